@@ -1,0 +1,30 @@
+"""Selective scan and causal conv: mamba-ssm's CUDA kernels when present, portable PyTorch otherwise."""
+
+from seqmamba.ops.backend import current_backend, force_backend, kernels_available, use_kernels
+from seqmamba.ops.conv import causal_conv1d, causal_conv1d_update
+from seqmamba.ops.norm import rms_norm
+from seqmamba.ops.portable_scan import selective_scan_portable, selective_state_update_portable
+from seqmamba.ops.scan import (
+    mamba_inner,
+    mamba_inner_unfused,
+    selective_scan,
+    selective_state_update,
+    split_projection,
+)
+
+__all__ = [
+    "causal_conv1d",
+    "causal_conv1d_update",
+    "current_backend",
+    "force_backend",
+    "kernels_available",
+    "mamba_inner",
+    "mamba_inner_unfused",
+    "rms_norm",
+    "selective_scan",
+    "selective_scan_portable",
+    "selective_state_update",
+    "selective_state_update_portable",
+    "split_projection",
+    "use_kernels",
+]

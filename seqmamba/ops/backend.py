@@ -1,0 +1,75 @@
+"""The one place that decides between mamba-ssm's CUDA kernels and the portable PyTorch path.
+
+Models never test for CUDA themselves: they call `seqmamba.ops`, which asks `use_kernels` here.
+The choice can be forced (tests, benchmarks, debugging) with `force_backend` or the environment
+variable SEQMAMBA_BACKEND=portable|cuda.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import torch
+
+BACKENDS = ("auto", "portable", "cuda")
+
+
+def _load_kernels() -> SimpleNamespace | None:
+    """Import mamba-ssm and causal-conv1d once; None where they are not installed or do not load."""
+    try:
+        from causal_conv1d import causal_conv1d_fn, causal_conv1d_update
+        from mamba_ssm.ops.selective_scan_interface import mamba_inner_fn, selective_scan_fn
+        from mamba_ssm.ops.triton.layer_norm import rms_norm_fn
+        from mamba_ssm.ops.triton.selective_state_update import selective_state_update
+    except Exception:  # ImportError, or an extension built for another torch (OSError, RuntimeError)
+        return None
+    return SimpleNamespace(
+        causal_conv1d_fn=causal_conv1d_fn,
+        causal_conv1d_update=causal_conv1d_update,
+        mamba_inner_fn=mamba_inner_fn,
+        selective_scan_fn=selective_scan_fn,
+        rms_norm_fn=rms_norm_fn,
+        selective_state_update=selective_state_update,
+    )
+
+
+KERNELS = _load_kernels()
+_forced = os.environ.get("SEQMAMBA_BACKEND", "auto")
+if _forced not in BACKENDS:
+    raise ValueError(f"SEQMAMBA_BACKEND={_forced!r}: expected one of {', '.join(BACKENDS)}")
+
+
+def kernels_available() -> bool:
+    """Whether mamba-ssm's and causal-conv1d's CUDA kernels are importable here."""
+    return KERNELS is not None
+
+
+def current_backend() -> str:
+    """The forced backend, or 'auto'."""
+    return _forced
+
+
+def use_kernels(*tensors: torch.Tensor | None) -> bool:
+    """True where the CUDA kernels should run on these tensors (all on a CUDA device, kernels present)."""
+    if _forced == "portable":
+        return False
+    ok = KERNELS is not None and all(t.is_cuda for t in tensors if t is not None)
+    if _forced == "cuda" and not ok:
+        raise RuntimeError("backend forced to 'cuda' but mamba-ssm's kernels are missing or the tensors are not on a GPU")
+    return ok
+
+
+@contextlib.contextmanager
+def force_backend(name: str) -> Iterator[None]:
+    """Run a block with the backend forced to 'portable' or 'cuda' ('auto' restores the default)."""
+    global _forced
+    if name not in BACKENDS:
+        raise ValueError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    previous, _forced = _forced, name
+    try:
+        yield
+    finally:
+        _forced = previous

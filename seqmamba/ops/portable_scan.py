@@ -1,0 +1,151 @@
+"""Selective scan in plain PyTorch: the CPU path, and the reference the CUDA kernel is checked against.
+
+The recurrence h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t runs in two levels: the sequence is
+cut into chunks of T steps, every chunk is scanned at once from a zero state (T vectorised steps over
+batch, channels, states and chunks), then the state is carried across chunks (L/T small steps) and
+added back. About 2*sqrt(L) Python steps and O(L) work; only decays of modulus <= 1 are multiplied,
+so nothing overflows however large delta grows (a cumsum of log-decays needs exp(+cumsum), which
+does). Long sequences are cut into segments that are checkpointed under autograd, so memory for
+(B, D, L, N) intermediates is bounded by one segment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+SEGMENT_ELEMENTS = 1 << 24  # (B, D, segment, N) elements held at once under autograd
+
+
+def unpack_bc(BC: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """B or C in mamba-ssm's layout -> (batch, G, N, L), complex where A is.
+
+    Real A: (batch, N, L) or (batch, G, N, L). Complex A: the same with 2L on the last axis, each
+    time step's real and imaginary parts side by side.
+    """
+    BC = BC.float()
+    if BC.dim() == 3:
+        BC = BC.unsqueeze(1)
+    if A.is_complex():
+        BC = torch.view_as_complex(BC.unflatten(-1, (-1, 2)).contiguous())
+    return BC
+
+
+def _scan_segment(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, h0: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """u, delta (b, d, S); A (d, n); B, C (b, g, n, S); h0 (b, d, n) -> y (b, d, S), h_S (b, d, n)."""
+    b, d, S = u.shape
+    g, n = B.shape[1], A.shape[1]
+    T = 1 << max(0, math.ceil(math.log2(S) / 2))  # chunk length ~ sqrt(S)
+    pad = -S % T
+    K = (S + pad) // T
+
+    def steps_first(x: torch.Tensor) -> torch.Tensor:
+        """(..., S) -> (T, ..., K), padded with zeros: step within the chunk leads, so slices are contiguous."""
+        x = F.pad(x, (0, pad)).unflatten(-1, (K, T))
+        return x.movedim(-1, 0)
+
+    # Padding steps have delta = 0: decay 1, drive 0, so they leave the state as it is.
+    log_decay = steps_first(delta).unsqueeze(-1) * A.unsqueeze(1)  # (T, b, d, K, n)
+    drive = (steps_first(delta * u).unflatten(2, (g, d // g)).unsqueeze(-1)
+             * steps_first(B).movedim(3, -1).unsqueeze(3))  # (T, b, g, d/g, K, n)
+    decays, drives = torch.exp(log_decay).unbind(0), drive.flatten(2, 3).unbind(0)
+    h = drives[0]
+    hs = [h]
+    for t in range(1, T):  # every chunk at once, from a zero state
+        h = decays[t] * h + drives[t]
+        hs.append(h)
+    h_local = torch.stack(hs, 0)  # (T, b, d, K, n)
+    decay_prod = torch.exp(torch.cumsum(log_decay, 0))  # real part <= 0: no overflow
+    carry, carries = h0, []
+    for p_end, h_end in zip(decay_prod[-1].unbind(2), h.unbind(2)):  # state entering each chunk
+        carries.append(carry)
+        carry = p_end * carry + h_end
+    h = h_local + decay_prod * torch.stack(carries, 2)  # (T, b, d, K, n)
+    y = (h.unflatten(2, (g, d // g)) * steps_first(C).movedim(3, -1).unsqueeze(3)).sum(-1)  # (T, b, g, d/g, K)
+    y = y.flatten(2, 3).movedim(0, -1).reshape(b, d, K * T)[..., :S]
+    if y.is_complex():
+        y = 2 * y.real
+    return y, carry
+
+
+def selective_scan_portable(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+    segment_len: int | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """mamba-ssm's `selective_scan_fn` (same arguments, shapes and result) in chunked PyTorch."""
+    dtype_in = u.dtype
+    u, delta = u.float(), delta.float()
+    if delta_bias is not None:
+        delta = delta + delta_bias[..., None].float()
+    if delta_softplus:
+        delta = F.softplus(delta)
+    B, C = unpack_bc(B, A), unpack_bc(C, A)
+    batch, dim, L = u.shape
+    h = torch.zeros(batch, dim, A.shape[1], dtype=A.dtype, device=u.device)
+    segment_len = segment_len or max(256, SEGMENT_ELEMENTS // (batch * dim * A.shape[1]))
+    checkpointed = L > segment_len and torch.is_grad_enabled() and any(
+        t.requires_grad for t in (u, delta, A, B, C)
+    )
+    ys = []
+    for start in range(0, L, segment_len):
+        part = slice(start, start + segment_len)
+        args = (u[..., part], delta[..., part], A, B[..., part], C[..., part], h)
+        y, h = checkpoint(_scan_segment, *args, use_reentrant=False) if checkpointed else _scan_segment(*args)
+        ys.append(y)
+    y = torch.cat(ys, dim=-1)
+    if D is not None:
+        y = y + u * D.float()[:, None]
+    if z is not None:
+        y = y * F.silu(z.float())
+    y = y.to(dtype_in)
+    return (y, h) if return_last_state else y
+
+
+def selective_state_update_portable(
+    state: torch.Tensor,
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    dt_bias: torch.Tensor | None = None,
+    dt_softplus: bool = False,
+) -> torch.Tensor:
+    """One recurrent step, updating `state` (batch, dim, N) in place; returns y (batch, dim).
+
+    Shapes as mamba-ssm's `selective_state_update`: x, dt, z (batch, dim); A (dim, N); B, C (batch, N),
+    complex (batch, N) where A and the state are complex, in which case y = 2 Re(C h).
+    """
+    dtype_in = x.dtype
+    dt = dt.float()
+    if dt_bias is not None:
+        dt = dt + dt_bias.float()
+    if dt_softplus:
+        dt = F.softplus(dt)
+    decay = torch.exp(dt.unsqueeze(-1) * A)  # (b, d, n)
+    drive = (dt * x.float()).unsqueeze(-1) * B.unsqueeze(1)
+    state.copy_(decay * state + drive)
+    y = (state * C.unsqueeze(1)).sum(-1)
+    if y.is_complex():
+        y = 2 * y.real
+    if D is not None:
+        y = y + x.float() * D.float()
+    if z is not None:
+        y = y * F.silu(z.float())
+    return y.to(dtype_in)
