@@ -1,21 +1,18 @@
 """Selective scan in plain PyTorch: the CPU path, and the reference the CUDA kernel is checked against.
 
-The recurrence h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t runs in two levels: the sequence is
-cut into chunks of T steps, every chunk is scanned at once from a zero state (T vectorised steps over
-batch, channels, states and chunks), then the state is carried across chunks (L/T small steps) and
-added back. About 2*sqrt(L) Python steps and O(L) work; only decays of modulus <= 1 are multiplied,
-so nothing overflows however large delta grows (a cumsum of log-decays needs exp(+cumsum), which
-does). Long sequences are cut into segments that are checkpointed under autograd, so memory for
-(B, D, L, N) intermediates is bounded by one segment.
+The recurrence itself is `linear_scan` (two-level chunked, with an adjoint backward); this module
+turns mamba-ssm's inputs into its decays and drives and reads the output off the states. Long
+sequences are cut into segments that are checkpointed under autograd, so memory for (B, D, L, N)
+intermediates is bounded by one segment.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+
+from seqmamba.ops.linear_scan import linear_scan
 
 SEGMENT_ELEMENTS = 1 << 24  # (B, D, segment, N) elements held at once under autograd
 
@@ -40,37 +37,16 @@ def _scan_segment(
     """u, delta (b, d, S); A (d, n); B, C (b, g, n, S); h0 (b, d, n) -> y (b, d, S), h_S (b, d, n)."""
     b, d, S = u.shape
     g, n = B.shape[1], A.shape[1]
-    T = 1 << max(0, math.ceil(math.log2(S) / 2))  # chunk length ~ sqrt(S)
-    pad = -S % T
-    K = (S + pad) // T
-
-    def steps_first(x: torch.Tensor) -> torch.Tensor:
-        """(..., S) -> (T, ..., K), padded with zeros: step within the chunk leads, so slices are contiguous."""
-        x = F.pad(x, (0, pad)).unflatten(-1, (K, T))
-        return x.movedim(-1, 0)
-
-    # Padding steps have delta = 0: decay 1, drive 0, so they leave the state as it is.
-    log_decay = steps_first(delta).unsqueeze(-1) * A.unsqueeze(1)  # (T, b, d, K, n)
-    drive = (steps_first(delta * u).unflatten(2, (g, d // g)).unsqueeze(-1)
-             * steps_first(B).movedim(3, -1).unsqueeze(3))  # (T, b, g, d/g, K, n)
-    decays, drives = torch.exp(log_decay).unbind(0), drive.flatten(2, 3).unbind(0)
-    h = drives[0]
-    hs = [h]
-    for t in range(1, T):  # every chunk at once, from a zero state
-        h = decays[t] * h + drives[t]
-        hs.append(h)
-    h_local = torch.stack(hs, 0)  # (T, b, d, K, n)
-    decay_prod = torch.exp(torch.cumsum(log_decay, 0))  # real part <= 0: no overflow
-    carry, carries = h0, []
-    for p_end, h_end in zip(decay_prod[-1].unbind(2), h.unbind(2)):  # state entering each chunk
-        carries.append(carry)
-        carry = p_end * carry + h_end
-    h = h_local + decay_prod * torch.stack(carries, 2)  # (T, b, d, K, n)
-    y = (h.unflatten(2, (g, d // g)) * steps_first(C).movedim(3, -1).unsqueeze(3)).sum(-1)  # (T, b, g, d/g, K)
-    y = y.flatten(2, 3).movedim(0, -1).reshape(b, d, K * T)[..., :S]
+    time_first = lambda x: x.movedim(-1, 0)  # noqa: E731  (..., S) -> (S, ...)
+    decay = torch.exp(time_first(delta).unsqueeze(-1) * A)  # (S, b, d, n)
+    drive = (time_first(delta * u).unflatten(2, (g, d // g)).unsqueeze(-1)
+             * time_first(B).unsqueeze(3))  # (S, b, g, d/g, n)
+    h = linear_scan(decay, drive.flatten(2, 3), h0)  # (S, b, d, n)
+    y = (h.unflatten(2, (g, d // g)) * time_first(C).unsqueeze(3)).sum(-1)  # (S, b, g, d/g)
+    y = y.flatten(2, 3).movedim(0, -1)  # (b, d, S)
     if y.is_complex():
         y = 2 * y.real
-    return y, carry
+    return y, h[-1]
 
 
 def selective_scan_portable(

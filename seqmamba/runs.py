@@ -1,0 +1,58 @@
+"""What a finished run leaves for a person: a loss plot and a one-line, machine-readable summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_metrics(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
+    """Lightning's CSVLogger file -> {metric: [(step, value), ...]}, empty cells skipped."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(metrics_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            step = int(row.get("step") or 0)
+            for key, value in row.items():
+                if key not in ("step", "epoch") and value not in ("", None):
+                    series.setdefault(key, []).append((step, float(value)))
+    return series
+
+
+def plot_losses(metrics_csv: Path, out_png: Path, baseline_loss: float | None = None) -> Path:
+    """Training and held-out loss (nats per token) against step, with the unigram baseline if given."""
+    series = read_metrics(metrics_csv)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("train/loss", "train"), ("val/loss", "held-out")):
+        if key in series:
+            steps, values = zip(*series[key])
+            ax.plot(steps, values, label=label, marker="o" if key == "val/loss" else None)
+    if baseline_loss is not None:
+        ax.axhline(baseline_loss, color="gray", linestyle="--", label="unigram baseline")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (nats per token)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return out_png
+
+
+def write_summary(run_dir: Path, values: dict) -> Path:
+    """summary.json beside the checkpoints: the numbers a run ends with."""
+    path = run_dir / "summary.json"
+    path.write_text(json.dumps(values, indent=2) + "\n")
+    return path
+
+
+def perplexity_line(ppl: float, baseline_ppl: float) -> str:
+    """The last line a pretraining run prints."""
+    return (f"held-out perplexity {ppl:.4f} per base ({math.log2(ppl):.4f} bits/base); "
+            f"unigram baseline {baseline_ppl:.4f} ({math.log2(baseline_ppl):.4f} bits/base)")
