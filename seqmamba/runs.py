@@ -13,21 +13,22 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def read_metrics(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
-    """Lightning's CSVLogger file -> {metric: [(step, value), ...]}, empty cells skipped."""
+def read_metrics(metrics_csvs: list[Path]) -> dict[str, list[tuple[int, float]]]:
+    """Lightning's CSVLogger files (a run and its resumptions) -> {metric: [(step, value), ...]} by step."""
     series: dict[str, list[tuple[int, float]]] = {}
-    with open(metrics_csv, newline="") as f:
-        for row in csv.DictReader(f):
-            step = int(row.get("step") or 0)
-            for key, value in row.items():
-                if key not in ("step", "epoch") and value not in ("", None):
-                    series.setdefault(key, []).append((step, float(value)))
-    return series
+    for metrics_csv in metrics_csvs:
+        with open(metrics_csv, newline="") as f:
+            for row in csv.DictReader(f):
+                step = int(row.get("step") or 0)
+                for key, value in row.items():
+                    if key not in ("step", "epoch") and value not in ("", None):
+                        series.setdefault(key, []).append((step, float(value)))
+    return {key: sorted(values) for key, values in series.items()}
 
 
-def plot_losses(metrics_csv: Path, out_png: Path, baseline_loss: float | None = None) -> Path:
+def plot_losses(metrics_csvs: list[Path], out_png: Path, baseline_loss: float | None = None) -> Path:
     """Training and held-out loss (nats per token) against step, with the unigram baseline if given."""
-    series = read_metrics(metrics_csv)
+    series = read_metrics(metrics_csvs)
     fig, ax = plt.subplots(figsize=(7, 4))
     for key, label in (("train/loss", "train"), ("val/loss", "held-out")):
         if key in series:

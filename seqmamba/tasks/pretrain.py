@@ -35,13 +35,22 @@ class PretrainCLI(LightningCLI):
         run_dir = self.run_dir
         kwargs.update(
             default_root_dir=str(run_dir),
-            logger=[CSVLogger(run_dir, name="", version="logs"),
+            logger=[CSVLogger(run_dir, name="", version=fresh_log_folder(run_dir)),
                     TensorBoardLogger(run_dir, name="", version="tensorboard")],
             callbacks=[ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", monitor="val/loss",
                                        save_last=True, auto_insert_metric_name=False),
                        LearningRateMonitor(logging_interval="step")],
         )
         return super().instantiate_trainer(**kwargs)
+
+
+def fresh_log_folder(run_dir: Path) -> str:
+    """logs, then logs-1, logs-2 ... for resumed runs: Lightning's CSV logger would overwrite a used folder."""
+    name, k = "logs", 0
+    while (run_dir / name / "metrics.csv").exists():
+        k += 1
+        name = f"logs-{k}"
+    return name
 
 
 def trainer_defaults() -> dict:
@@ -71,7 +80,7 @@ def main(args: list[str]) -> dict:
                "steps": trainer.global_step, "checkpoint": str(run_dir / "checkpoints" / "last.ckpt")}
     write_summary(run_dir, summary)
 
-    plot_losses(run_dir / "logs" / "metrics.csv", run_dir / "loss.png", baseline_loss=math.log(baseline))
+    plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", baseline_loss=math.log(baseline))
     print(perplexity_line(summary["val_ppl"], baseline))
     print(f"run directory: {run_dir} (loss.png, summary.json, checkpoints/)")
     return summary
