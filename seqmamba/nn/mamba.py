@@ -73,7 +73,11 @@ class Mamba(nn.Module):
     def forward(self, hidden_states: torch.Tensor, cache: MixerCache | None = None) -> torch.Tensor:
         """(B, L, d_model) -> (B, L, d_model); with a cache, also leaves the final states in it (prefill)."""
         batch, seqlen, _ = hidden_states.shape
-        xz = F.linear(hidden_states, self.in_proj.weight, self.in_proj.bias).transpose(1, 2)  # (B, 2D, L)
+        # (2D, B*L) viewed as (B, 2D, L): contiguous along L, the layout the scan kernels read without a copy
+        xz = (self.in_proj.weight @ hidden_states.reshape(-1, self.d_model).t()).unflatten(1, (batch, seqlen))
+        xz = xz.transpose(0, 1)
+        if self.in_proj.bias is not None:
+            xz = xz + self.in_proj.bias.to(xz.dtype)[:, None]
         args = (self.conv1d.weight.squeeze(1), self.conv1d.bias, self.x_proj.weight, self.dt_proj.weight,
                 self.out_proj.weight, self.out_proj.bias, self.A(), self.D.float(), self.dt_proj.bias.float())
         if cache is None:
