@@ -81,3 +81,16 @@ def test_window_longer_than_every_interval(tmp_path, genome, capsys):
     assert pretrain(tmp_path / "run", genome, "--data.seq_len", "100000", "--trainer.max_epochs", "1") == 2
     err = capsys.readouterr().err
     assert str(genome) in err and "100001" in err
+
+
+def test_ddp_two_processes_on_cpu(tmp_path, genome):
+    """Lightning's own DDP launcher (gloo on CPU here, NCCL on GPUs): both ranks train, rank 0 reports."""
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(genome),
+                           "--run_dir", str(run_dir), *TINY, "--trainer.max_epochs", "1",
+                           "--trainer.devices", "2", "--trainer.strategy", "ddp"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MEMBER: 2/2" in done.stderr  # both ranks joined the process group
+    assert done.stdout.count("held-out perplexity") == 1  # only rank 0 reports
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2  # 16 windows / (4 per rank * 2 ranks)
