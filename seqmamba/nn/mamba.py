@@ -85,7 +85,7 @@ class Mamba(nn.Module):
         conv_state, ssm_state = cache
         x = xz[:, : self.d_inner]
         conv_state.copy_(F.pad(x, (self.d_conv - seqlen, 0)))  # last W inputs of the conv, zero-padded
-        out, last_state = ops.mamba_inner_unfused(xz, *args, return_last_state=True)
+        out, last_state = ops.mamba_inner(xz, *args, return_last_state=True)
         ssm_state.copy_(last_state)
         return out
 

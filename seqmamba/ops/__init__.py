@@ -6,7 +6,6 @@ from seqmamba.ops.norm import rms_norm
 from seqmamba.ops.portable_scan import selective_scan_portable, selective_state_update_portable
 from seqmamba.ops.scan import (
     mamba_inner,
-    mamba_inner_unfused,
     selective_scan,
     selective_state_update,
     split_projection,
@@ -19,7 +18,6 @@ __all__ = [
     "force_backend",
     "kernels_available",
     "mamba_inner",
-    "mamba_inner_unfused",
     "rms_norm",
     "selective_scan",
     "selective_scan_portable",

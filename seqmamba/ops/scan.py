@@ -71,7 +71,7 @@ def split_projection(x_dbl: torch.Tensor, dt_rank: int, A: torch.Tensor, batch: 
     return dt, to_scan_layout(B).contiguous(), to_scan_layout(C).contiguous()
 
 
-def mamba_inner_unfused(
+def mamba_inner(
     xz: torch.Tensor,
     conv_weight: torch.Tensor,
     conv_bias: torch.Tensor | None,
@@ -84,10 +84,15 @@ def mamba_inner_unfused(
     dt_bias: torch.Tensor | None,
     return_last_state: bool = False,
 ):
-    """The Mamba mixer after in_proj, op by op: xz (B, 2D, L) -> (B, L, d_model) [, ssm state].
+    """The Mamba mixer after in_proj: xz (B, 2D, L) -> (B, L, d_model) [, last SSM state].
 
-    Each op still picks its own backend; this path also serves prefill, which needs the last state.
+    On GPU, when no state is asked for, one fused autograd function (mamba-ssm's `mamba_inner_fn`);
+    otherwise op by op, each op still on its own backend (prefill needs the state).
     """
+    if not return_last_state and use_kernels(xz, A):
+        return KERNELS.mamba_inner_fn(xz, conv_weight.unsqueeze(1), conv_bias, x_proj_weight, dt_proj_weight,
+                                      out_proj_weight, out_proj_bias, A, None, None, D,
+                                      delta_bias=dt_bias, delta_softplus=True)
     batch, L = xz.shape[0], xz.shape[-1]
     x, z = xz.chunk(2, dim=1)
     x = causal_conv1d(x, conv_weight, conv_bias, activation="silu")
@@ -99,24 +104,3 @@ def mamba_inner_unfused(
     y, last_state = result if return_last_state else (result, None)
     out = F.linear(y.transpose(1, 2), out_proj_weight, out_proj_bias)
     return (out, last_state) if return_last_state else out
-
-
-def mamba_inner(
-    xz: torch.Tensor,
-    conv_weight: torch.Tensor,
-    conv_bias: torch.Tensor | None,
-    x_proj_weight: torch.Tensor,
-    dt_proj_weight: torch.Tensor,
-    out_proj_weight: torch.Tensor,
-    out_proj_bias: torch.Tensor | None,
-    A: torch.Tensor,
-    D: torch.Tensor | None,
-    dt_bias: torch.Tensor | None,
-) -> torch.Tensor:
-    """The whole mixer after in_proj; on GPU one fused autograd function (mamba-ssm's `mamba_inner_fn`)."""
-    if use_kernels(xz, A):
-        return KERNELS.mamba_inner_fn(xz, conv_weight.unsqueeze(1), conv_bias, x_proj_weight, dt_proj_weight,
-                                      out_proj_weight, out_proj_bias, A, None, None, D,
-                                      delta_bias=dt_bias, delta_softplus=True)
-    return mamba_inner_unfused(xz, conv_weight, conv_bias, x_proj_weight, dt_proj_weight, out_proj_weight,
-                               out_proj_bias, A, D, dt_bias)
