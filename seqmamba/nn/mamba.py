@@ -134,4 +134,4 @@ class ComplexMamba(Mamba):
         return torch.complex(-torch.exp(self.A_log.float()), self.A_imag.float())
 
     def _unpack_bc(self, bc: torch.Tensor) -> torch.Tensor:
-        return torch.view_as_complex(bc.float().unflatten(-1, (-1, 2)).contiguous())
+        return ops.pairs_to_complex(bc)

@@ -3,7 +3,7 @@
 from seqmamba.ops.backend import current_backend, force_backend, kernels_available, use_kernels
 from seqmamba.ops.conv import causal_conv1d, causal_conv1d_update
 from seqmamba.ops.norm import rms_norm
-from seqmamba.ops.portable_scan import selective_scan_portable, selective_state_update_portable
+from seqmamba.ops.portable_scan import pairs_to_complex, selective_scan_portable, selective_state_update_portable
 from seqmamba.ops.scan import (
     mamba_inner,
     selective_scan,
@@ -18,6 +18,7 @@ __all__ = [
     "force_backend",
     "kernels_available",
     "mamba_inner",
+    "pairs_to_complex",
     "rms_norm",
     "selective_scan",
     "selective_scan_portable",

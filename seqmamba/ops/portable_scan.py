@@ -17,18 +17,40 @@ from seqmamba.ops.linear_scan import linear_scan
 SEGMENT_ELEMENTS = 1 << 24  # (B, D, segment, N) elements held at once under autograd
 
 
+def pairs_to_complex(x: torch.Tensor) -> torch.Tensor:
+    """(..., 2K) real with (re, im) side by side -> (..., K) complex: mamba-ssm's complex layout."""
+    return torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
+
+
+def _step_sizes(delta: torch.Tensor, bias: torch.Tensor | None, softplus: bool) -> torch.Tensor:
+    """delta in float32, biased and softplus-ed as asked: the discretisation step of the SSM."""
+    delta = delta.float()
+    if bias is not None:
+        delta = delta + bias.float()
+    return F.softplus(delta) if softplus else delta
+
+
+def _output(y: torch.Tensor, u: torch.Tensor, D: torch.Tensor | None, z: torch.Tensor | None,
+            dtype: torch.dtype) -> torch.Tensor:
+    """y = 2 Re(C h) for complex states, plus the skip D * u, gated by silu(z), in the input's dtype."""
+    if y.is_complex():
+        y = 2 * y.real
+    if D is not None:
+        y = y + u.float() * D.float()
+    if z is not None:
+        y = y * F.silu(z.float())
+    return y.to(dtype)
+
+
 def unpack_bc(BC: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     """B or C in mamba-ssm's layout -> (batch, G, N, L), complex where A is.
 
     Real A: (batch, N, L) or (batch, G, N, L). Complex A: the same with 2L on the last axis, each
     time step's real and imaginary parts side by side.
     """
-    BC = BC.float()
     if BC.dim() == 3:
         BC = BC.unsqueeze(1)
-    if A.is_complex():
-        BC = torch.view_as_complex(BC.unflatten(-1, (-1, 2)).contiguous())
-    return BC
+    return pairs_to_complex(BC) if A.is_complex() else BC.float()
 
 
 def _scan_segment(
@@ -43,10 +65,7 @@ def _scan_segment(
              * time_first(B).unsqueeze(3))  # (S, b, g, d/g, n)
     h = linear_scan(decay, drive.flatten(2, 3), h0)  # (S, b, d, n)
     y = (h.unflatten(2, (g, d // g)) * time_first(C).unsqueeze(3)).sum(-1)  # (S, b, g, d/g)
-    y = y.flatten(2, 3).movedim(0, -1)  # (b, d, S)
-    if y.is_complex():
-        y = 2 * y.real
-    return y, h[-1]
+    return y.flatten(2, 3).movedim(0, -1), h[-1]  # (b, d, S), complex for complex A
 
 
 def selective_scan_portable(
@@ -64,11 +83,8 @@ def selective_scan_portable(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """mamba-ssm's `selective_scan_fn` (same arguments, shapes and result) in chunked PyTorch."""
     dtype_in = u.dtype
-    u, delta = u.float(), delta.float()
-    if delta_bias is not None:
-        delta = delta + delta_bias[..., None].float()
-    if delta_softplus:
-        delta = F.softplus(delta)
+    u = u.float()
+    delta = _step_sizes(delta, None if delta_bias is None else delta_bias[:, None], delta_softplus)
     B, C = unpack_bc(B, A), unpack_bc(C, A)
     batch, dim, L = u.shape
     h = torch.zeros(batch, dim, A.shape[1], dtype=A.dtype, device=u.device)
@@ -82,12 +98,7 @@ def selective_scan_portable(
         args = (u[..., part], delta[..., part], A, B[..., part], C[..., part], h)
         y, h = checkpoint(_scan_segment, *args, use_reentrant=False) if checkpointed else _scan_segment(*args)
         ys.append(y)
-    y = torch.cat(ys, dim=-1)
-    if D is not None:
-        y = y + u * D.float()[:, None]
-    if z is not None:
-        y = y * F.silu(z.float())
-    y = y.to(dtype_in)
+    y = _output(torch.cat(ys, dim=-1), u, None if D is None else D[:, None], z, dtype_in)
     return (y, h) if return_last_state else y
 
 
@@ -108,20 +119,8 @@ def selective_state_update_portable(
     Shapes as mamba-ssm's `selective_state_update`: x, dt, z (batch, dim); A (dim, N); B, C (batch, N),
     complex (batch, N) where A and the state are complex, in which case y = 2 Re(C h).
     """
-    dtype_in = x.dtype
-    dt = dt.float()
-    if dt_bias is not None:
-        dt = dt + dt_bias.float()
-    if dt_softplus:
-        dt = F.softplus(dt)
+    dt = _step_sizes(dt, dt_bias, dt_softplus)
     decay = torch.exp(dt.unsqueeze(-1) * A)  # (b, d, n)
     drive = (dt * x.float()).unsqueeze(-1) * B.unsqueeze(1)
     state.copy_(decay * state + drive)
-    y = (state * C.unsqueeze(1)).sum(-1)
-    if y.is_complex():
-        y = 2 * y.real
-    if D is not None:
-        y = y + x.float() * D.float()
-    if z is not None:
-        y = y * F.silu(z.float())
-    return y.to(dtype_in)
+    return _output((state * C.unsqueeze(1)).sum(-1), x, D, z, x.dtype)

@@ -79,7 +79,6 @@ def main(args: list[str]) -> dict:
                "unigram_ppl": baseline, "parameters": model.model.num_parameters(),
                "steps": trainer.global_step, "checkpoint": str(run_dir / "checkpoints" / "last.ckpt")}
     write_summary(run_dir, summary)
-
     plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", baseline_loss=math.log(baseline))
     print(perplexity_line(summary["val_ppl"], baseline))
     print(f"run directory: {run_dir} (loss.png, summary.json, checkpoints/)")
