@@ -1,71 +1,57 @@
-"""The `seqmamba` command: `pretrain` (LightningCLI) and `data` (fetch, prepare stand-ins)."""
+"""The `seqmamba` command: one word per job, each a module under `seqmamba/commands` with `main(argv)`.
+
+Every command ends bad input the same way: one line naming the file and the problem, exit status 2.
+"""
 
 from __future__ import annotations
 
-import argparse
+import importlib
+import signal
 import sys
-from pathlib import Path
 
 from seqmamba.errors import InputError
 
-USAGE = """usage: seqmamba COMMAND ...
+COMMANDS = {  # word -> (module with main(argv), one line of help)
+    "pretrain": ("seqmamba.tasks.pretrain", "train a DNA language model on a FASTA genome"),
+    "finetune": ("seqmamba.tasks.finetune", "fine-tune a DNA model to tell species apart"),
+    "classify": ("seqmamba.commands.classify", "label reads (FASTA/FASTQ, gzip) with a fine-tuned species model"),
+    "audio": ("seqmamba.commands.audio", "audio train | generate: waveform models (SaShiMi U-Net of Mamba blocks)"),
+    "sc09": ("seqmamba.commands.sc09", "sc09 train-classifier | score: digit classifier, FID / IS / mIS / AM / NDB"),
+    "data": ("seqmamba.commands.data", "data fetch | apes | make-digits | make-piano: datasets and stand-ins"),
+}
 
-commands:
-  pretrain --config configs/dna/X.yaml [--section.key value ...]   train a DNA language model
-  data fetch NAME --dest DIR                                         download a dataset (e.g. hg38), checksummed, resumable
-  data apes [--maf FILE] [--out DIR]                                 ape chr22 FASTAs from the Ensembl alignment
 
-`seqmamba pretrain --help` lists every setting of a run.
-"""
-
-
-def data_command(argv: list[str]) -> None:
-    """`seqmamba data ...`: argparse is enough here."""
-    from seqmamba.data.maf import DEFAULT_OUT_DIR, extract_maf_species
-
-    parser = argparse.ArgumentParser(prog="seqmamba data")
-    sub = parser.add_subparsers(dest="action", required=True)
-    fetch_p = sub.add_parser("fetch", help="download a dataset from its manifest (data/manifests/NAME.yaml)")
-    fetch_p.add_argument("name", help="manifest name (hg38) or path to a manifest YAML")
-    fetch_p.add_argument("--dest", type=Path, required=True)
-    fetch_p.add_argument("--base-url", help="mirror to use instead of the manifest's host")
-    apes_p = sub.add_parser("apes", help="one FASTA per ape species from maffilter-examples' chr22 alignment")
-    apes_p.add_argument("--maf", type=Path, default=Path("/usr/share/doc/maffilter/examples/Gorilla/"
-                        "Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz"))
-    apes_p.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR)
-    args = parser.parse_args(argv)
-    if args.action == "fetch":
-        from seqmamba.data.fetch import fetch, load_manifest
-
-        for path in fetch(load_manifest(args.name), args.dest, base_url=args.base_url):
-            print(path)
-    else:
-        for name, path in extract_maf_species(args.maf, args.out).items():
-            print(f"{name}\t{path}")
+def usage() -> str:
+    """The text of `seqmamba --help`."""
+    lines = ["usage: seqmamba COMMAND [--help] ...", "", "commands:"]
+    lines += [f"  {word:<10} {text}" for word, (_, text) in COMMANDS.items()]
+    lines += ["", "`seqmamba COMMAND --help` lists a command's settings."]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; bad input ends with one line naming the file and the problem, exit status 2."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        print(usage())
         return 0
     command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"seqmamba: unknown command {command!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
     try:
-        if command == "pretrain":
-            from seqmamba.tasks.pretrain import main as pretrain
-
-            pretrain(rest)
-        elif command == "data":
-            data_command(rest)
-        else:
-            print(f"seqmamba: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-            return 2
+        importlib.import_module(COMMANDS[command][0]).main(rest)
     except InputError as error:
         print(f"seqmamba {command}: error: {error}", file=sys.stderr)
         return 2
     return 0
 
 
-if __name__ == "__main__":
+def entry_point() -> None:
+    """The console script: a closed pipe (`seqmamba --help | head`) ends quietly, as other Unix tools do."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()
