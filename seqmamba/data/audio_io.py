@@ -34,6 +34,18 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return np.clip(waveform, -1.0, 1.0).astype(np.float32, copy=False)
 
 
+def load_audio_segment(path: str | Path, start: int, frames: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Samples [start, start + frames) at sample_rate: read from disk alone when no resampling is needed."""
+    try:
+        info = soundfile.info(path)
+    except (soundfile.LibsndfileError, RuntimeError):
+        info = None
+    if info is None or info.samplerate != sample_rate:
+        return load_audio(path, sample_rate)[start:start + frames]
+    data, _ = soundfile.read(path, start=start, frames=frames, dtype="float32", always_2d=True)  # (T, C)
+    return np.clip(data.mean(axis=1), -1.0, 1.0).astype(np.float32, copy=False)
+
+
 def _load_with_librosa(path: Path) -> tuple[np.ndarray, int]:
     """Formats libsndfile lacks (mp3 on old builds, m4a...) through librosa's audioread fallback."""
     import librosa
@@ -43,7 +55,8 @@ def _load_with_librosa(path: Path) -> tuple[np.ndarray, int]:
             warnings.simplefilter("ignore")  # librosa warns when it falls back to audioread
             waveform, rate = librosa.load(path, sr=None, mono=True)
     except Exception as err:  # noqa: BLE001 - every decoder failure means the same thing to the user
-        raise InputError(path, f"cannot decode as audio ({type(err).__name__}: {err}); "
+        reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        raise InputError(path, f"cannot decode as audio ({reason}); "
                                "convert it to WAV or FLAC, or remove it") from None
     return waveform.astype(np.float32, copy=False), int(rate)
 
