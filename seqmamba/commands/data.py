@@ -22,6 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
     apes_p = sub.add_parser("apes", help="one FASTA per ape species from maffilter-examples' chr22 alignment")
     apes_p.add_argument("--maf", type=Path, default=DEFAULT_APES_MAF)
     apes_p.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR)
+    digits_p = sub.add_parser("make-digits", help="SC09 stand-in: espeak-ng voices saying zero..nine, test voices unseen")
+    digits_p.add_argument("--out", type=Path, required=True, help="new or empty folder")
+    digits_p.add_argument("--voices", type=int, default=200, help="speakers (accent + voice variant); at least 3")
+    digits_p.add_argument("--per-voice", type=int, default=3, help="takes of each digit per voice")
+    digits_p.add_argument("--seed", type=int, default=0)
+    piano_p = sub.add_parser("make-piano", help="YouTubeMix stand-in: music21 piano scores through fluidsynth")
+    piano_p.add_argument("--out", type=Path, required=True, help="new or empty folder")
+    piano_p.add_argument("--minutes", type=int, default=20, help="one-minute files to render; at least 3")
+    piano_p.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -38,3 +47,13 @@ def main(argv: list[str]) -> None:
 
         for name, path in extract_maf_species(args.maf, args.out).items():
             print(f"{name}\t{path}")
+    elif args.action == "make-digits":
+        from seqmamba.data.digits import make_digits
+
+        counts = make_digits(args.out, voices=args.voices, per_voice=args.per_voice, seed=args.seed)
+        print(f"{args.out}: " + ", ".join(f"{n} {split} clips" for split, n in counts.items()))
+    elif args.action == "make-piano":
+        from seqmamba.data.piano import make_piano
+
+        counts = make_piano(args.out, minutes=args.minutes, seed=args.seed)
+        print(f"{args.out}: " + ", ".join(f"{n} {split} files" for split, n in counts.items()))
