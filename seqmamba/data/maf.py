@@ -6,7 +6,8 @@ classification. The MAF is parsed line by line rather than with Bio.AlignIO (equ
 under a second for 88 MB) because Biopython reads a FASTA file as an empty MAF without complaint
 and cannot say on which line a damaged file breaks.
 
-Run `python -m seqmamba.data.maf MAF [OUT_DIR]` to write OUT_DIR/<species>.fa and summary.tsv.
+Run `python -m seqmamba.data.maf MAF [OUT_DIR]` to write OUT_DIR/<species>.fa, summary.tsv and
+species.tsv (the species manifest that `seqmamba finetune --data.manifest` reads).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from typing import TextIO
 
 import numpy as np
 
+from seqmamba.data.species import write_manifest
 from seqmamba.errors import InputError
 
 DEFAULT_SPECIES = {"Hsap": "human", "Ptro": "chimpanzee", "Ggor": "gorilla", "Ppyg": "orangutan"}
 DEFAULT_OUT_DIR = Path("data/cache/apes")
 SUMMARY_NAME = "summary.tsv"
+MANIFEST_NAME = "species.tsv"
 LINE_WIDTH = 60
 _LOWER = bytes(range(ord("a"), ord("z") + 1))
 _GAP, _N = ord("-"), ord("N")
@@ -59,6 +62,9 @@ class _Tally:
 
 def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] | None = None) -> dict[str, Path]:
     """Write each species' ungapped, case-preserving rows as FASTA so the DNA loaders can read real ape DNA.
+
+    Also writes species.tsv, the manifest of the FASTAs. Blocks come in MAF order in every file, so
+    when every species has one row per block, record i of every FASTA is the same alignment block.
 
     `species` maps a src prefix (e.g. "Hsap") to an output name; its first entry is the reference
     that substitution rates in summary.tsv are measured against. Records are named
@@ -101,7 +107,9 @@ def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] |
         for tmp in tmp_paths.values():
             tmp.unlink(missing_ok=True)
     _write_summary(out_dir / SUMMARY_NAME, species, tallies)
-    return {species[prefix]: path for prefix, path in paths.items()}
+    fastas = {species[prefix]: path for prefix, path in paths.items()}
+    write_manifest(out_dir / MANIFEST_NAME, fastas)
+    return fastas
 
 
 def _blocks(path: Path) -> Iterator[tuple[int, list[_Row]]]:

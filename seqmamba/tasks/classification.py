@@ -1,0 +1,113 @@
+"""Sequence classification as a LightningModule: cross-entropy, accuracy, per-class accuracy, confusion matrix.
+
+The classes come from the data (the manifest's species): the head is built in `configure_model`,
+once the datamodule is known, and the class names go into the checkpoint's hyperparameters,
+which is all `seqmamba classify` needs to label reads.
+"""
+
+from __future__ import annotations
+
+import lightning
+import torch
+import torch.nn.functional as F
+from torchmetrics.aggregation import MeanMetric
+
+from seqmamba.errors import InputError
+from seqmamba.nn import MambaLMConfig
+from seqmamba.nn.classifier import SequenceClassifier, load_pretrained_backbone
+from seqmamba.tasks.optim import adamw_warmup_cosine
+
+
+def accuracies(confusion: torch.Tensor) -> tuple[float, list[float]]:
+    """(overall accuracy, per-class accuracy) of a confusion matrix whose rows are true classes."""
+    confusion = confusion.double()
+    per_class = confusion.diagonal() / confusion.sum(dim=1).clamp(min=1)
+    return float(confusion.diagonal().sum() / confusion.sum().clamp(min=1)), per_class.tolist()
+
+
+class ClassifierTask(lightning.LightningModule):
+    """Fine-tunes a Mamba backbone (fresh, or from `init_from`, a `seqmamba pretrain` checkpoint) to classify.
+
+    Logs train/loss per step; val/loss and val/accuracy per validation; test/loss and
+    test/accuracy, leaving the test confusion matrix (rows: true class) in `test_confusion`.
+    Optimizer and schedule are the LM's (AdamW, warmup, cosine).
+    """
+
+    def __init__(self, backbone: MambaLMConfig | None = None, pooling: str = "mean", init_from: str | None = None,
+                 classes: list[str] | None = None, lr: float = 2e-3, weight_decay: float = 0.1,
+                 betas: tuple[float, float] = (0.9, 0.95), warmup_steps: int = 50, min_lr_ratio: float = 0.1) -> None:
+        super().__init__()
+        backbone = backbone or MambaLMConfig()
+        self.save_hyperparameters()
+        self.classifier: SequenceClassifier | None = None
+        self.test_confusion: torch.Tensor | None = None
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        if classes is not None:
+            self._build(classes)
+
+    def _build(self, classes: list[str]) -> None:
+        hp = self.hparams
+        self.classifier = SequenceClassifier(hp.backbone, len(classes), hp.pooling)
+        if hp.init_from:
+            load_pretrained_backbone(self.classifier.backbone, hp.backbone, hp.init_from)
+        self.register_buffer("confusion", torch.zeros(len(classes), len(classes), dtype=torch.long), persistent=False)
+
+    def configure_model(self) -> None:
+        """Size the head by the datamodule's classes, and record them for checkpoints."""
+        classes = getattr(self.trainer.datamodule, "classes", None) if self._trainer is not None else None
+        if self.classifier is None:
+            if classes is None:
+                raise InputError("config", "model.classes is unset and the data gives no classes; use the species "
+                                           "data module (data.manifest)")
+            self.hparams.classes = list(classes)
+            self._build(self.hparams.classes)
+        elif classes is not None and list(classes) != list(self.hparams.classes):
+            raise InputError("config", f"model.classes {self.hparams.classes} differ from the manifest's species "
+                                       f"{list(classes)}; leave model.classes unset")
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.classifier(input_ids, lengths)  # (B, C)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = F.cross_entropy(self(batch["input_ids"]).float(), batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        return loss
+
+    def _evaluate(self, batch: dict[str, torch.Tensor], loss_metric: MeanMetric) -> None:
+        logits = self(batch["input_ids"]).float()
+        labels = batch["labels"]
+        loss_metric.update(F.cross_entropy(logits, labels), weight=len(labels))
+        n = self.confusion.shape[0]
+        self.confusion += torch.bincount(labels * n + logits.argmax(dim=1), minlength=n * n).view(n, n)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.val_loss)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.test_loss)
+
+    def _log_heldout(self, split: str, loss_metric: MeanMetric) -> torch.Tensor:
+        confusion = self.all_gather(self.confusion).clone()
+        confusion = confusion.sum(dim=0) if confusion.dim() == 3 else confusion  # summed over processes
+        self.log_dict({f"{split}/loss": loss_metric.compute(), f"{split}/accuracy": accuracies(confusion)[0]},
+                      prog_bar=(split == "val"), sync_dist=False)
+        loss_metric.reset()
+        self.confusion.zero_()
+        return confusion.cpu()
+
+    def on_validation_epoch_start(self) -> None:
+        self.confusion.zero_()
+
+    def on_test_epoch_start(self) -> None:
+        self.confusion.zero_()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_heldout("val", self.val_loss)
+
+    def on_test_epoch_end(self) -> None:
+        self.test_confusion = self._log_heldout("test", self.test_loss)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        return adamw_warmup_cosine(self.classifier, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps,
+                                   self.trainer.estimated_stepping_batches, hp.min_lr_ratio)

@@ -1,0 +1,104 @@
+"""Species windows for fine-tuning, for LightningCLI: balanced random training windows, fixed held-out ones.
+
+Batches are {"input_ids": (B, L), "labels": (B,)} int64; labels index `classes` (manifest order).
+The split is by alignment block shared across species (see `seqmamba.data.species`).
+"""
+
+from __future__ import annotations
+
+import lightning
+import torch
+from torch.utils.data import DataLoader
+
+from seqmamba.data.species import (
+    BalancedWindows,
+    FixedWindows,
+    JoinedGenome,
+    Region,
+    intersect,
+    read_manifest,
+    read_usable_regions,
+    shared_splits,
+)
+from seqmamba.errors import InputError
+
+
+def labelled_batch(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
+    """Stack (window, label) items into a classification batch."""
+    windows, labels = zip(*items)
+    return {"input_ids": torch.stack(windows), "labels": torch.tensor(labels, dtype=torch.long)}  # (B, L), (B,)
+
+
+class SpeciesDataModule(lightning.LightningDataModule):
+    """Reads a species manifest, splits every genome by the same blocks, serves windows of `seq_len`.
+
+    `split_chunks` cuts the genomes into that many parts, each split train | valid | test, so the
+    held-out regions are spread out (fewer chunks: longer held-out stretches, for long windows).
+    `val_windows` / `test_windows` are per species, evenly spaced over the split, fixed.
+    """
+
+    def __init__(self, manifest: str, seq_len: int = 1024, batch_size: int = 16, samples_per_epoch: int = 4096,
+                 valid_fraction: float = 0.1, test_fraction: float = 0.1, split_chunks: int = 1,
+                 val_windows: int = 64, test_windows: int = 256, rc_prob: float = 0.5, max_n_fraction: float = 0.5,
+                 seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.entries = read_manifest(manifest)
+        self.classes = [entry.name for entry in self.entries]
+        for name in ("seq_len", "batch_size", "samples_per_epoch", "split_chunks", "val_windows", "test_windows"):
+            if self.hparams[name] < 1:
+                raise InputError("config", f"data.{name} must be at least 1, got {self.hparams[name]}")
+        self.genomes: list[JoinedGenome] | None = None
+        self.regions: list[dict[str, list[Region]]] | None = None
+        self._fixed: dict[str, FixedWindows] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        """Open the genomes and split them, failing early on any split that cannot hold a window."""
+        if self.genomes is None:
+            hp = self.hparams
+            self.genomes = [JoinedGenome(entry.fasta) for entry in self.entries]
+            self.regions = shared_splits(self.genomes, hp.valid_fraction, hp.test_fraction, hp.split_chunks)
+            for entry, genome, regions in zip(self.entries, self.genomes, self.regions):
+                if entry.bed is not None:
+                    usable = read_usable_regions(entry.bed, genome)
+                    for split in regions:
+                        regions[split] = intersect(regions[split], usable)
+        needed = {"fit": ("train", "valid"), "validate": ("valid",), "test": ("test",)}.get(stage, ())
+        for split in needed:
+            self.train_windows() if split == "train" else self.fixed_windows(split)
+
+    def split_regions(self, split: str) -> list[list[Region]]:
+        """Per species, the joined-coordinate regions of a split."""
+        return [regions[split] for regions in self.regions]
+
+    def train_windows(self) -> BalancedWindows:
+        """This run's balanced training windows (set_epoch picks the epoch's draw)."""
+        hp = self.hparams
+        return BalancedWindows(self.genomes, self.split_regions("train"), hp.seq_len, hp.samples_per_epoch, hp.seed,
+                               hp.rc_prob, hp.max_n_fraction)
+
+    def fixed_windows(self, split: str) -> FixedWindows:
+        """The fixed evaluation windows of "valid" or "test", built once."""
+        if split not in self._fixed:
+            hp = self.hparams
+            count = hp.val_windows if split == "valid" else hp.test_windows
+            self._fixed[split] = FixedWindows(self.genomes, self.split_regions(split), hp.seq_len, count, split,
+                                              hp.max_n_fraction)
+        return self._fixed[split]
+
+    def train_dataloader(self) -> DataLoader:
+        """Fresh balanced windows each epoch (when dataloaders are reloaded every epoch)."""
+        windows = self.train_windows()
+        windows.set_epoch(self.trainer.current_epoch if self.trainer is not None else 0)
+        return DataLoader(windows, batch_size=self.hparams.batch_size, shuffle=False, drop_last=True,
+                          num_workers=self.hparams.num_workers, collate_fn=labelled_batch)
+
+    def _fixed_loader(self, split: str) -> DataLoader:
+        return DataLoader(self.fixed_windows(split), batch_size=self.hparams.batch_size,
+                          num_workers=self.hparams.num_workers, collate_fn=labelled_batch)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._fixed_loader("valid")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._fixed_loader("test")
