@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torchmetrics.aggregation import MeanMetric
 
 from seqmamba.nn import MambaLMConfig, MambaLMHeadModel
+from seqmamba.tasks.optim import adamw_warmup_cosine
 
 
 class LanguageModelTask(lightning.LightningModule):
@@ -66,20 +67,6 @@ class LanguageModelTask(lightning.LightningModule):
         self._log_heldout("test", self.test_nll)
 
     def configure_optimizers(self):
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            skip = p.dim() < 2 or getattr(p, "_no_weight_decay", False) or "embedding" in name
-            (no_decay if skip else decay).append(p)
         hp = self.hparams
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr, betas=hp.betas)
-        total = max(1, self.trainer.estimated_stepping_batches)
-
-        def lr_factor(step: int) -> float:
-            if step < hp.warmup_steps:
-                return (step + 1) / hp.warmup_steps
-            progress = min(1.0, (step - hp.warmup_steps) / max(1, total - hp.warmup_steps))
-            return hp.min_lr_ratio + (1 - hp.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_warmup_cosine(self.model, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps,
+                                   self.trainer.estimated_stepping_batches, hp.min_lr_ratio)

@@ -1,0 +1,38 @@
+"""The one optimizer recipe of every seqmamba task: AdamW with selective decay, warmup, cosine decay."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two AdamW groups: decayed matrices, and undecayed norms, biases, embeddings and SSM parameters."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        skip = p.dim() < 2 or getattr(p, "_no_weight_decay", False) or "embedding" in name
+        (no_decay if skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, min_lr_ratio: float):
+    """lr factor per optimizer step: linear warmup to 1, then cosine decay to `min_lr_ratio` at `total_steps`."""
+    total_steps = max(1, total_steps)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return lr_factor
+
+
+def adamw_warmup_cosine(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float],
+                        warmup_steps: int, total_steps: int, min_lr_ratio: float) -> dict:
+    """Lightning's `configure_optimizers` answer: AdamW plus a per-step warmup-cosine schedule."""
+    optimizer = torch.optim.AdamW(decay_groups(model, weight_decay), lr=lr, betas=betas)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup_steps, total_steps, min_lr_ratio))
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
