@@ -8,14 +8,20 @@ device, with librosa's own filter bank; tests hold it equal to librosa.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import librosa
+import numpy as np
 import torch
 import torch.nn as nn
+
+from seqmamba.checkpoints import allow_in_checkpoints
+from seqmamba.data.audio_io import load_audio
 
 AMIN = 1e-10  # librosa.power_to_db's floor on power
 
 
+@allow_in_checkpoints
 @dataclass
 class MelSettings:
     """What a clip is turned into before the classifier sees it; stored in the classifier's checkpoint."""
@@ -52,3 +58,8 @@ class MelFeatures(nn.Module):
             db = 10 * torch.log10(mel.clamp_min(AMIN))
             db = db - db.amax(dim=(1, 2), keepdim=True)  # ref = the clip's maximum power
             return db.clamp_min(-s.top_db).unsqueeze(1)  # (B, 1, M, frames)
+
+
+def load_clip(path: str | Path, settings: MelSettings) -> np.ndarray:
+    """The protocol's clip: decoded at the settings' rate, mono, zero-padded or cut to clip_samples, (T,) float32."""
+    return librosa.util.fix_length(load_audio(path, settings.sample_rate), size=settings.clip_samples)

@@ -13,10 +13,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seqmamba.checkpoints import allow_in_checkpoints
 
+
+@allow_in_checkpoints
 @dataclass
 class ResNeXtConfig:
-    """Size of the classifier; tests use a tiny one (depth 11, cardinality 2, base_width 4, widen_factor 1)."""
+    """Size of the classifier; tests use a tiny one (depth 11, cardinality 2, base_width 4, widen 1, stem 8)."""
 
     depth: int = 29
     cardinality: int = 8
@@ -24,11 +27,12 @@ class ResNeXtConfig:
     widen_factor: int = 4
     num_classes: int = 10
     in_channels: int = 1
+    stem_width: int = 64
 
     @property
     def stage_widths(self) -> tuple[int, int, int, int]:
         """Stem width, then the output width of each stage; the last is the feature size."""
-        return 64, 64 * self.widen_factor, 128 * self.widen_factor, 256 * self.widen_factor
+        return self.stem_width, 64 * self.widen_factor, 128 * self.widen_factor, 256 * self.widen_factor
 
 
 class ResNeXtBottleneck(nn.Module):

@@ -1,0 +1,195 @@
+"""The SC09 protocol's digit classifier: a ResNeXt on log-mel images, trained on the SC09 train split.
+
+Batches are {"waveforms": (B, T) float32 clips of the protocol's length, "labels": (B,) digits}.
+The mel front-end runs inside the model (on the GPU when there is one), after augmentation; its
+settings are hyperparameters, so every checkpoint says how its inputs were made.
+"""
+
+from __future__ import annotations
+
+import lightning
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import EarlyStopping
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torchmetrics.aggregation import MeanMetric
+
+from seqmamba.data.audio_datasets import SC09_LABELS, sc09_label, sc09_split_files, scan_audio_files
+from seqmamba.errors import InputError
+from seqmamba.metrics.mel_features import MelFeatures, MelSettings, load_clip
+from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
+from seqmamba.tasks.loaders import ResumableLoader, SkippableBatchSampler
+from seqmamba.tasks.optim import warmup_cosine
+
+
+def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level: float) -> torch.Tensor:
+    """Random time shift (zero fill, up to max_shift samples), gain (+-gain_db) and white noise, per clip."""
+    batch, length = waveforms.shape  # (B, T)
+    device = waveforms.device
+    shifts = torch.randint(-max_shift, max_shift + 1, (batch, 1), device=device)
+    source = torch.arange(length, device=device) - shifts  # (B, T): where each output sample comes from
+    shifted = torch.where((source >= 0) & (source < length), waveforms.gather(1, source.clamp(0, length - 1)), 0.0)
+    gain = 10 ** ((torch.rand(batch, 1, device=device) * 2 - 1) * gain_db / 20)
+    noise = torch.randn_like(waveforms) * torch.rand(batch, 1, device=device) * noise_level
+    return (shifted * gain + noise).clamp(-1, 1)
+
+
+class DigitClassifierTask(lightning.LightningModule):
+    """ResNeXt digit classifier: SGD with (Nesterov) momentum, warmup then cosine, early stopping on val/loss.
+
+    Logs train/loss per step; val/loss and val/accuracy per validation; test/loss and test/accuracy.
+    """
+
+    def __init__(self, model: ResNeXtConfig | None = None, features: MelSettings | None = None, lr: float = 0.05,
+                 momentum: float = 0.9, weight_decay: float = 5e-4, warmup_steps: int = 100, min_lr_ratio: float = 0.01,
+                 max_shift_ms: float = 100.0, gain_db: float = 6.0, noise_level: float = 0.01,
+                 early_stopping_patience: int = 5) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        model = self.hparams.model = model or ResNeXtConfig()  # LightningCLI saves the given None: store the real one
+        features = self.hparams.features = features or MelSettings()
+        self.mel = MelFeatures(features)
+        self.classifier = ResNeXt(model)
+        self.metrics = {split: (MeanMetric(), MeanMetric()) for split in ("val", "test")}  # loss, accuracy
+        for split, (loss, accuracy) in self.metrics.items():
+            self.add_module(f"{split}_loss", loss)
+            self.add_module(f"{split}_accuracy", accuracy)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.mel(waveforms))  # (B, classes) logits
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        hp = self.hparams
+        max_shift = int(hp.max_shift_ms * hp.features.sample_rate / 1000)
+        waveforms = augment(batch["waveforms"], max_shift, hp.gain_db, hp.noise_level)
+        loss = F.cross_entropy(self(waveforms).float(), batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(waveforms))
+        return loss
+
+    def _evaluate(self, split: str, batch: dict[str, torch.Tensor]) -> None:
+        logits, labels = self(batch["waveforms"]).float(), batch["labels"]
+        loss, accuracy = self.metrics[split]
+        loss.update(F.cross_entropy(logits, labels), weight=len(labels))
+        accuracy.update((logits.argmax(dim=1) == labels).float())
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate("val", batch)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate("test", batch)
+
+    def _log_heldout(self, split: str) -> None:
+        loss, accuracy = self.metrics[split]
+        self.log_dict({f"{split}/loss": loss.compute(), f"{split}/accuracy": accuracy.compute()},
+                      prog_bar=(split == "val"))
+        loss.reset()
+        accuracy.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_heldout("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_heldout("test")
+
+    def configure_callbacks(self) -> list:
+        return [EarlyStopping(monitor="val/loss", patience=self.hparams.early_stopping_patience, mode="min")]
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        decay = [p for p in self.classifier.parameters() if p.dim() > 1]  # conv and linear weights, not BN or biases
+        no_decay = [p for p in self.classifier.parameters() if p.dim() <= 1]
+        optimizer = torch.optim.SGD([{"params": decay, "weight_decay": hp.weight_decay},
+                                     {"params": no_decay, "weight_decay": 0.0}],
+                                    lr=hp.lr, momentum=hp.momentum, nesterov=hp.momentum > 0)
+        schedule = warmup_cosine(hp.warmup_steps, self.trainer.estimated_stepping_batches, hp.min_lr_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class Clips(Dataset):
+    """Clips held in memory as one (N, T) array, with their digits."""
+
+    def __init__(self, waveforms: np.ndarray, labels: np.ndarray) -> None:
+        self.waveforms, self.labels = torch.from_numpy(waveforms), torch.from_numpy(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"waveforms": self.waveforms[index], "labels": self.labels[index]}
+
+
+class BalancedSampler(Sampler[int]):
+    """An epoch of len(labels) indices, every class drawn equally often, reshuffled per epoch from (seed, epoch)."""
+
+    def __init__(self, labels: np.ndarray, seed: int) -> None:
+        self.labels, self.seed, self.epoch = labels, seed, 0
+        counts = np.bincount(labels)
+        self.weights = 1.0 / counts[labels]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch  # Lightning calls this at each epoch start
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        yield from rng.choice(len(self.labels), size=len(self.labels), p=self.weights / self.weights.sum()).tolist()
+
+
+class DigitDataModule(lightning.LightningDataModule):
+    """SC09 splits (Speech Commands or WaveGAN layout, or `seqmamba data make-digits` output) as 1 s clips.
+
+    Unreadable or silent files are reported by name and skipped. Training draws classes equally
+    often; validation and test go through every clip once, in order.
+    """
+
+    def __init__(self, root: str, batch_size: int = 128, num_workers: int = 0, seed: int = 0,
+                 features: MelSettings | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.features = self.hparams.features = features or MelSettings()
+        if batch_size < 1:
+            raise InputError("data.batch_size", f"must be at least 1, got {batch_size}")
+        self.root, self.batch_size, self.num_workers, self.seed = root, batch_size, num_workers, seed
+        self.clips: dict[str, Clips] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.clips:
+            return
+        for split, files in sc09_split_files(self.root).items():
+            usable, _ = scan_audio_files(files, f"{self.root} {split}", self.features.sample_rate)
+            if not usable:
+                raise InputError(self.root, f"the {split} split has no readable clip; every digit folder needs "
+                                            f"clips, and {split} ones listed (see seqmamba data make-digits)")
+            labels = np.array([sc09_label(f.path) for f in usable], dtype=np.int64)
+            waveforms = np.stack([load_clip(f.path, self.features) for f in usable])  # (N, T)
+            self.clips[split] = Clips(waveforms, labels)
+        missing = sorted(set(range(len(SC09_LABELS))) - set(self.clips["train"].labels.tolist()))
+        if missing:
+            raise InputError(self.root, f"the train split has no clip of {', '.join(SC09_LABELS[i] for i in missing)}; "
+                                        "the classifier needs every digit")
+
+    def train_dataloader(self) -> DataLoader:
+        clips = self.clips["train"]
+        sampler = SkippableBatchSampler(BalancedSampler(clips.labels.numpy(), self.seed), self.batch_size,
+                                        drop_last=len(clips) >= self.batch_size)
+        return ResumableLoader(clips, batch_sampler=sampler, num_workers=self.num_workers)
+
+    def _in_order(self, split: str) -> DataLoader:
+        return DataLoader(self.clips[split], batch_size=self.batch_size, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._in_order("valid")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._in_order("test")
+
+
+def check_same_features(model: DigitClassifierTask, data: DigitDataModule) -> None:
+    """The clips the data cuts and the mel images the model makes must agree (sample rate, length)."""
+    if data.features != model.hparams.features:
+        raise InputError("config", f"data.features {data.features} differ from model.features "
+                                   f"{model.hparams.features}; give both the same settings")
