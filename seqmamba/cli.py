@@ -9,7 +9,7 @@ import importlib
 import signal
 import sys
 
-from seqmamba.errors import InputError
+from seqmamba.errors import UserFacingError
 
 COMMANDS = {  # word -> (module with main(argv), one line of help)
     "pretrain": ("seqmamba.tasks.pretrain", "train a DNA language model on a FASTA genome"),
@@ -30,7 +30,7 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; bad input ends with one line naming the file and the problem, exit status 2."""
+    """Entry point; bad input ends with one line naming the file and the problem (exit 2), a signal with a resume hint."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         importlib.import_module(COMMANDS[command][0]).main(rest)
-    except InputError as error:
-        print(f"seqmamba {command}: error: {error}", file=sys.stderr)
-        return 2
+    except UserFacingError as error:
+        print(f"seqmamba {command}: {error.label}: {error}", file=sys.stderr)
+        return error.exit_status
     return 0
 
 

@@ -1,14 +1,37 @@
-"""The one exception type for bad user input.
+"""The exceptions a user sees as one line, never as a traceback.
 
-The CLI catches it and prints its message alone (no traceback), so every raise must name the
-file, the record or line, and what to do about it.
+The CLI catches `UserFacingError`, prints its message alone and exits with its `exit_status`, so every
+raise must name the file, the record or line, and what to do about it.
 """
 
 
-class InputError(ValueError):
+class UserFacingError(Exception):
+    """A problem the user can act on: printed as one line by the CLI."""
+
+    exit_status = 1
+    label = "error"
+
+
+class InputError(UserFacingError, ValueError):
     """Bad user input: a file that cannot be read as what it claims to be, or settings that cannot work."""
+
+    exit_status = 2
 
     def __init__(self, path: object, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class RunFailed(UserFacingError):
+    """A run that cannot go on (the loss diverged, the disk is full); its last good checkpoint is kept."""
+
+
+class RunInterrupted(UserFacingError):
+    """A run stopped by a signal after saving a checkpoint; exits 128 + the signal number, as shells expect."""
+
+    label = "stopped"
+
+    def __init__(self, signum: int, message: str) -> None:
+        self.exit_status = 128 + signum
+        super().__init__(message)

@@ -27,7 +27,7 @@ def read_metrics(metrics_csvs: list[Path]) -> dict[str, list[tuple[int, float]]]
 
 
 def plot_losses(metrics_csvs: list[Path], out_png: Path, baseline_loss: float | None = None) -> Path:
-    """Training and held-out loss (nats per token) against step, with the unigram baseline if given."""
+    """Training and held-out loss (nats per token) against step, with a baseline (e.g. unigram) if given."""
     series = read_metrics(metrics_csvs)
     fig, ax = plt.subplots(figsize=(7, 4))
     for key, label in (("train/loss", "train"), ("val/loss", "held-out")):
@@ -35,7 +35,7 @@ def plot_losses(metrics_csvs: list[Path], out_png: Path, baseline_loss: float | 
             steps, values = zip(*series[key])
             ax.plot(steps, values, label=label, marker="o" if key == "val/loss" else None)
     if baseline_loss is not None:
-        ax.axhline(baseline_loss, color="gray", linestyle="--", label="unigram baseline")
+        ax.axhline(baseline_loss, color="gray", linestyle="--", label="baseline")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (nats per token)")
     ax.legend()
@@ -49,7 +49,9 @@ def plot_losses(metrics_csvs: list[Path], out_png: Path, baseline_loss: float | 
 def write_summary(run_dir: Path, values: dict) -> Path:
     """summary.json beside the checkpoints: the numbers a run ends with."""
     path = run_dir / "summary.json"
-    path.write_text(json.dumps(values, indent=2) + "\n")
+    tmp = path.with_name(".summary.json.tmp")
+    tmp.write_text(json.dumps(values, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
     return path
 
 

@@ -1,7 +1,9 @@
 """`seqmamba pretrain` end to end on a real genome, resume, and clear errors for bad input."""
 
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -83,13 +85,22 @@ def test_window_longer_than_every_interval(tmp_path, genome, capsys):
     assert str(genome) in err and "100001" in err
 
 
+def free_port() -> int:
+    """A port no other process holds now: a fixed MASTER_PORT clashes with other tests and jobs on the machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_ddp_two_processes_on_cpu(tmp_path, genome):
     """Lightning's own DDP launcher (gloo on CPU here, NCCL on GPUs): both ranks train, rank 0 reports."""
     run_dir = tmp_path / "run"
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    env = {k: v for k, v in env.items() if k not in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "GLOBAL_RANK")}
     done = subprocess.run([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(genome),
-                           "--run_dir", str(run_dir), *TINY, "--trainer.max_epochs", "1",
+                           "--run_dir", str(run_dir), *TINY, "--trainer.max_epochs", "1", "--verbose", "true",
                            "--trainer.devices", "2", "--trainer.strategy", "ddp"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MEMBER: 2/2" in done.stderr  # both ranks joined the process group
     assert done.stdout.count("held-out perplexity") == 1  # only rank 0 reports

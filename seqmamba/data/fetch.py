@@ -87,8 +87,12 @@ def _file_entry(path: Path, index: int, raw: object) -> ManifestFile:
     if not isinstance(raw, dict) or not raw.get("url") or not raw.get("filename"):
         raise InputError(path, f"{where}: needs at least 'url' and 'filename'")
     filename = str(raw["filename"])
-    if "/" in filename or filename.startswith("."):
+    if "/" in filename or "\\" in filename or filename.startswith("."):
         raise InputError(path, f"{where}: filename {filename!r} must be a plain file name")
+    if filename == SUMS_NAME or filename.endswith((".part", ".tmp")) or ".corrupt" in filename:
+        raise InputError(path, f"{where}: filename {filename!r} is reserved for fetch's own bookkeeping; rename it")
+    if not str(raw["url"]).lower().startswith(("https://", "http://")):
+        raise InputError(path, f"{where}: url {raw['url']!r} must start with https:// or http://")
     sha256 = raw.get("sha256")
     if sha256 is not None and not _SHA256.fullmatch(str(sha256).lower()):
         raise InputError(path, f"{where}: sha256 must be 64 hex digits or null")
@@ -120,10 +124,13 @@ def fetch(manifest: Manifest, dest: Path, *, base_url: str | None = None, progre
         else:
             expected, source = sums.get(entry.filename), str(sums_path)
         downloaded = not target.exists()
+        output = dest / entry.output_name
         if downloaded:
             part = dest / f"{entry.filename}.part"
             _download(url, part, entry.size, progress)
             actual = _verify(part, entry, expected, source)
+            if entry.decompress:  # a truncated archive fails here, before its hash could be trusted
+                _gunzip(part, output, keep_as=target)
             part.replace(target)
         else:
             actual = _verify(target, entry, expected, source)
@@ -136,9 +143,8 @@ def fetch(manifest: Manifest, dest: Path, *, base_url: str | None = None, progre
         if sums.get(entry.filename) != actual:
             sums[entry.filename] = actual
             _write_sums(sums_path, sums)
-        output = dest / entry.output_name
-        if entry.decompress and (downloaded or not output.exists()):
-            _gunzip(target, output)
+        if entry.decompress and not output.exists():
+            _gunzip(target, output, keep_as=target)
         outputs.append(output)
     return outputs
 
@@ -182,13 +188,22 @@ def _verify(path: Path, entry: ManifestFile, expected: str | None, source: str) 
         problem = f"sha256 is {actual}, {source} expects {expected}"
     else:
         return actual
-    corrupt = path.with_name(f"{entry.filename}.corrupt")
-    path.replace(corrupt)
+    corrupt = _keep_corrupt(path, entry.filename)
     raise InputError(
         path.with_name(entry.filename),
         f"{problem}; the download was kept as {corrupt.name}. Delete it and re-run to download again, "
         f"or correct {source} if the published file has legitimately changed",
     )
+
+
+def _keep_corrupt(path: Path, filename: str) -> Path:
+    """Move a bad download aside as FILENAME.corrupt (.corrupt-1, -2 ... if kept ones exist): never overwrite evidence."""
+    corrupt, k = path.with_name(f"{filename}.corrupt"), 0
+    while corrupt.exists():
+        k += 1
+        corrupt = path.with_name(f"{filename}.corrupt-{k}")
+    path.replace(corrupt)
+    return corrupt
 
 
 def _download(url: str, part: Path, size: int | None, progress: bool) -> None:
@@ -248,13 +263,18 @@ class _Meter:
         print(f"\r{self.name}: {self.done / 1e6:.1f}{total} MB  {rate:.1f} MB/s", end=end, file=sys.stderr, flush=True)
 
 
-def _gunzip(src: Path, out: Path) -> None:
-    """Stream-decompress a verified .gz next to it, because pyfaidx reads only plain or bgzip FASTA."""
+def _gunzip(src: Path, out: Path, keep_as: Path) -> None:
+    """Stream-decompress a .gz next to it, because pyfaidx reads only plain or bgzip FASTA.
+
+    A .gz that does not decompress (truncated, not gzip) is moved aside as .corrupt, so a re-run downloads it again.
+    """
     tmp = out.with_name(out.name + ".part")
     try:
         with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
             shutil.copyfileobj(fin, fout, CHUNK)
     except (OSError, EOFError, zlib.error) as err:
         tmp.unlink(missing_ok=True)
-        raise InputError(src, f"cannot decompress ({err}); delete it and re-run to download it again") from None
+        corrupt = _keep_corrupt(src, keep_as.name)
+        raise InputError(keep_as, f"cannot decompress ({err}); kept as {corrupt.name}, nothing recorded: re-run the "
+                                  f"same command to download it again") from None
     tmp.replace(out)

@@ -6,21 +6,27 @@ Training windows are fresh each epoch, so run the Trainer with `reload_dataloade
 """
 
 import math
+import os
+import sys
+from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
 import lightning
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader  # evaluation loaders
 
 from seqmamba.data.genome import contig_lengths, open_genome
 from seqmamba.data.intervals import SPLITS, Interval, read_bed_splits, split_by_contig, split_by_fraction
 from seqmamba.data.tokenizer import VOCAB_SIZE
 from seqmamba.data.windows import RandomWindows, TiledWindows
 from seqmamba.errors import InputError
+from seqmamba.tasks.loaders import resumable_loader
 
 SPLIT_MODES = ("bed", "contig", "fraction")
+LETTER_SAMPLE_CHUNKS, LETTER_CHUNK = 256, 4096  # spread over the train split: the alphabet check reads 1 Mb
+DNA_LETTERS = frozenset(b"ACGTUNRYSWKMBDHVacgtunryswkmbdhv")
 UNIGRAM_SAMPLE_WINDOWS = 1024  # train windows, spread over the split, whose bases set the unigram baseline
 _Built = TypeVar("_Built")
 
@@ -127,12 +133,36 @@ class DNADataModule(lightning.LightningDataModule):
         """Open the genome and build the splits a stage needs, failing early on any that cannot serve windows."""
         if self.splits is None:
             self.splits = self._make_splits()
+            if stage == "fit" and int(os.environ.get("LOCAL_RANK", 0)) == 0:
+                self.warn_unusual_letters()
         needed = {"fit": ("train", "valid"), "validate": ("valid",), "test": ("test",), "predict": ()}
         for split in needed.get(stage, SPLITS):
             if split == "train":
                 self._train_windows(self.seq_len)  # fails now if no interval holds a full-length window
             else:
                 self.evaluation_windows(split)
+
+    def unusual_letters(self) -> tuple[Counter, int]:
+        """Letters outside ACGT/U, N and the IUPAC codes, counted over chunks spread across the train split."""
+        genome, counts, total = open_genome(self.fasta), Counter(), 0
+        intervals = self._intervals("train")
+        step = max(1, sum(len(i) for i in intervals) // LETTER_SAMPLE_CHUNKS)
+        offset = 0
+        for interval in intervals:
+            for start in range(interval.start + (-offset % step), interval.end, step):
+                text = genome[interval.contig][start : min(start + LETTER_CHUNK, interval.end)].encode("ascii", "replace")
+                total += len(text)
+                counts.update(byte for byte in text if byte not in DNA_LETTERS)
+            offset += len(interval)
+        return Counter({chr(k): v for k, v in counts.items()}), total
+
+    def warn_unusual_letters(self) -> None:
+        """Say how much of the genome will read as UNK: a protein or text file trains silently otherwise."""
+        counts, total = self.unusual_letters()
+        if counts and total:
+            shown = ", ".join(f"{letter!r} {n}" for letter, n in counts.most_common(6))
+            print(f"warning: {self.fasta}: {sum(counts.values()) / total:.1%} of {total} sampled bases are not DNA "
+                  f"letters and read as UNK ({shown}); is this a DNA FASTA?", file=sys.stderr)
 
     def _train_windows(self, seq_len: int) -> RandomWindows:
         num_samples = self.samples_per_epoch * self.seq_len // seq_len
@@ -153,8 +183,7 @@ class DNADataModule(lightning.LightningDataModule):
         seq_len, batch_size = self.stage_for_epoch(epoch)
         windows = self._train_windows(seq_len)
         windows.set_epoch(epoch)
-        return DataLoader(windows, batch_size=batch_size, drop_last=True, num_workers=self.num_workers,
-                          collate_fn=next_token_batch)
+        return resumable_loader(windows, batch_size, num_workers=self.num_workers, collate_fn=next_token_batch)
 
     def _evaluation_loader(self, split: str) -> DataLoader:
         return DataLoader(self.evaluation_windows(split), batch_size=self.batch_size,
