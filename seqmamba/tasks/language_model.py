@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torchmetrics.aggregation import MeanMetric
 
 from seqmamba.nn import MambaLMConfig, MambaLMHeadModel
-from seqmamba.tasks.optim import adamw_warmup_cosine
+from seqmamba.tasks.optim import adamw_warmup_cosine, check_optimizer_settings
 
 
 class LanguageModelTask(lightning.LightningModule):
@@ -27,6 +27,7 @@ class LanguageModelTask(lightning.LightningModule):
                  betas: tuple[float, float] = (0.9, 0.95), warmup_steps: int = 100,
                  min_lr_ratio: float = 0.1) -> None:
         super().__init__()
+        check_optimizer_settings(lr, weight_decay, betas, warmup_steps, min_lr_ratio)
         backbone = backbone or MambaLMConfig()
         self.save_hyperparameters()
         self.model = MambaLMHeadModel(backbone)
