@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import lightning
 import pytest
 import torch
@@ -48,7 +50,7 @@ def save_pretrained(path, config):
     """A checkpoint as `seqmamba pretrain` writes it: LanguageModelTask's state dict and hyperparameters."""
     lm = MambaLMHeadModel(config)
     torch.save({"state_dict": {f"model.{k}": v for k, v in lm.state_dict().items()},
-                "hyper_parameters": {"backbone": config, "lr": 0.008}}, path)
+                "hyper_parameters": {"backbone": asdict(config), "lr": 0.008}}, path)  # as LightningCLI records it
     return lm
 
 

@@ -39,6 +39,7 @@ class ClassifierTask(lightning.LightningModule):
         super().__init__()
         backbone = backbone or MambaLMConfig()
         self.save_hyperparameters()
+        self.backbone_config = backbone  # hparams may hold it as a dict (LightningCLI records what it parsed)
         self.classifier: SequenceClassifier | None = None
         self.test_confusion: torch.Tensor | None = None
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
@@ -47,23 +48,28 @@ class ClassifierTask(lightning.LightningModule):
 
     def _build(self, classes: list[str]) -> None:
         hp = self.hparams
-        self.classifier = SequenceClassifier(hp.backbone, len(classes), hp.pooling)
+        self.classifier = SequenceClassifier(self.backbone_config, len(classes), hp.pooling)
         if hp.init_from:
-            load_pretrained_backbone(self.classifier.backbone, hp.backbone, hp.init_from)
+            load_pretrained_backbone(self.classifier.backbone, self.backbone_config, hp.init_from)
         self.register_buffer("confusion", torch.zeros(len(classes), len(classes), dtype=torch.long), persistent=False)
 
-    def configure_model(self) -> None:
-        """Size the head by the datamodule's classes, and record them for checkpoints."""
-        classes = getattr(self.trainer.datamodule, "classes", None) if self._trainer is not None else None
+    def set_classes(self, classes: list[str]) -> None:
+        """Size the head by the data's classes (once), recording them for checkpoints."""
         if self.classifier is None:
-            if classes is None:
-                raise InputError("config", "model.classes is unset and the data gives no classes; use the species "
-                                           "data module (data.manifest)")
             self.hparams.classes = list(classes)
             self._build(self.hparams.classes)
-        elif classes is not None and list(classes) != list(self.hparams.classes):
+        elif list(classes) != list(self.hparams.classes):
             raise InputError("config", f"model.classes {self.hparams.classes} differ from the manifest's species "
                                        f"{list(classes)}; leave model.classes unset")
+
+    def configure_model(self) -> None:
+        """Lightning's hook before weights are restored: the head must exist by then."""
+        classes = getattr(self.trainer.datamodule, "classes", None)
+        if classes is not None:
+            self.set_classes(classes)
+        elif self.classifier is None:
+            raise InputError("config", "model.classes is unset and the data gives no classes; use the species "
+                                       "data module (data.manifest)")
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.classifier(input_ids, lengths)  # (B, C)

@@ -53,8 +53,9 @@ def report(run: FinishedRun) -> dict:
     confusion = run.model.test_confusion.numpy()
     classes = list(run.model.hparams.classes)
     accuracy, per_class = accuracies(run.model.test_confusion)
-    write_confusion_csv(run.run_dir / "confusion.csv", confusion, classes)
-    plot_confusion(confusion, classes, run.run_dir / "confusion.png")
+    if run.is_global_zero:
+        write_confusion_csv(run.run_dir / "confusion.csv", confusion, classes)
+        plot_confusion(confusion, classes, run.run_dir / "confusion.png")
     print(f"test accuracy {accuracy:.4f} on {int(confusion.sum())} held-out windows of "
           f"{run.datamodule.hparams.seq_len} bases (chance {1 / len(classes):.4f})")
     print("per class: " + ", ".join(f"{name} {value:.3f}" for name, value in zip(classes, per_class)))
@@ -66,4 +67,5 @@ def report(run: FinishedRun) -> dict:
 def main(argv: list[str]) -> dict:
     """Parse, fine-tune, test on held-out regions, leave the run directory."""
     return run_training("finetune", ClassifierTask, SpeciesDataModule, argv, finish=report,
-                        default_run_dir="runs/finetune", default_config=None)
+                        default_run_dir="runs/finetune", default_config=None,
+                        check=lambda model, data: model.set_classes(data.classes))

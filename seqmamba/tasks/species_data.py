@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import lightning
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader  # evaluation loaders
 
 from seqmamba.data.species import (
     BalancedWindows,
@@ -21,6 +21,7 @@ from seqmamba.data.species import (
     shared_splits,
 )
 from seqmamba.errors import InputError
+from seqmamba.tasks.loaders import resumable_loader
 
 
 def labelled_batch(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
@@ -90,8 +91,8 @@ class SpeciesDataModule(lightning.LightningDataModule):
         """Fresh balanced windows each epoch (when dataloaders are reloaded every epoch)."""
         windows = self.train_windows()
         windows.set_epoch(self.trainer.current_epoch if self.trainer is not None else 0)
-        return DataLoader(windows, batch_size=self.hparams.batch_size, shuffle=False, drop_last=True,
-                          num_workers=self.hparams.num_workers, collate_fn=labelled_batch)
+        return resumable_loader(windows, self.hparams.batch_size, num_workers=self.hparams.num_workers,
+                                collate_fn=labelled_batch)
 
     def _fixed_loader(self, split: str) -> DataLoader:
         return DataLoader(self.fixed_windows(split), batch_size=self.hparams.batch_size,
