@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seqmamba.checkpoints import allow_in_checkpoints
 from seqmamba.errors import InputError
 from seqmamba.nn.audio_blocks import MLP, CausalSelfAttention
 from seqmamba.nn.block import Block
@@ -30,6 +31,7 @@ from seqmamba.nn.s4d import S4D
 BLOCK_KINDS = ("mamba", "complex-mamba", "s4d+mlp", "attention+mlp")
 
 
+@allow_in_checkpoints
 @dataclass
 class SashimiConfig:
     """Size and shape of a SaShiMi U-Net; the presets in configs/audio/ are instances of it."""
@@ -46,14 +48,16 @@ class SashimiConfig:
     mlp_expand: int = 2
     n_heads: int = 4  # attention heads of attention+mlp
 
-    def __post_init__(self) -> None:
-        for setting, kind in (("model.outer", self.outer), ("model.center", self.center)):
-            if kind not in BLOCK_KINDS:
-                raise InputError(setting, f"unknown block kind {kind!r}; use one of {', '.join(BLOCK_KINDS)}")
-        if self.outer == "attention+mlp":
-            raise InputError("model.outer", "attention+mlp runs in the center only; pick another outer block kind")
-        if not self.pool or min(self.pool) < 1:
-            raise InputError("model.pool", f"{self.pool}: give one pooling factor >= 1 per stage, e.g. [4, 4]")
+
+def check_config(config: SashimiConfig) -> None:
+    """Settings a U-Net cannot be built from, reported as the config keys a user sets."""
+    for setting, kind in (("model.unet.outer", config.outer), ("model.unet.center", config.center)):
+        if kind not in BLOCK_KINDS:
+            raise InputError(setting, f"unknown block kind {kind!r}; use one of {', '.join(BLOCK_KINDS)}")
+    if config.outer == "attention+mlp":
+        raise InputError("model.unet.outer", "attention+mlp runs in the center only; pick another outer block kind")
+    if not config.pool or min(config.pool) < 1:
+        raise InputError("model.unet.pool", f"{config.pool}: give one pooling factor >= 1 per stage, e.g. [4, 4]")
 
 
 def residual_layers(kind: str, dim: int, n_blocks: int, config: SashimiConfig) -> nn.ModuleList:
@@ -153,6 +157,7 @@ class Sashimi(nn.Module):
 
     def __init__(self, config: SashimiConfig) -> None:
         super().__init__()
+        check_config(config)
         self.config = config
         dims = [config.d_model * config.expand**i for i in range(len(config.pool) + 1)]
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
