@@ -1,0 +1,59 @@
+"""The SC09 digit classifier's parts: ResNeXt shapes and size, augmentation, class-balanced sampling, data checks."""
+
+import numpy as np
+import pytest
+import torch
+
+from seqmamba.errors import InputError
+from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
+from seqmamba.tasks.digit_classifier import BalancedSampler, DigitDataModule, augment
+
+TINY = ResNeXtConfig(depth=11, cardinality=2, base_width=4, widen_factor=1, stem_width=8)
+
+
+def test_resnext29_8x64d_has_the_protocols_size_and_1024_d_features():
+    net = ResNeXt()
+    assert net.feature_size == 1024
+    assert sum(p.numel() for p in net.parameters()) == pytest.approx(34.4e6, rel=0.01)  # ResNeXt-29 8x64d
+    assert net.stage_1[0].conv_conv.groups == 8 and net.stage_1[0].conv_conv.out_channels == 8 * 64
+
+
+def test_tiny_resnext_maps_mel_images_to_features_and_logits():
+    net = ResNeXt(TINY).eval()
+    images = torch.randn(3, 1, 32, 32)
+    assert net.features(images).shape == (3, 256)
+    assert net(images).shape == (3, 10)
+    with pytest.raises(ValueError, match="9k \\+ 2"):
+        ResNeXt(ResNeXtConfig(depth=12))
+
+
+def test_augment_shifts_with_zero_fill_scales_and_stays_in_range():
+    torch.manual_seed(0)
+    clips = torch.rand(8, 100) * 2 - 1
+    assert torch.equal(augment(clips, max_shift=0, gain_db=0.0, noise_level=0.0), clips)
+    shifted = augment(clips, max_shift=5, gain_db=0.0, noise_level=0.0)
+    for clip, out in zip(clips, shifted):
+        candidates = [torch.cat([torch.zeros(s), clip[:100 - s]]) if s >= 0 else torch.cat([clip[-s:], torch.zeros(-s)])
+                      for s in range(-5, 6)]
+        assert any(torch.equal(out, c) for c in candidates)
+    loud = augment(clips, max_shift=0, gain_db=20.0, noise_level=0.5)
+    assert loud.abs().max() <= 1.0 and not torch.equal(loud, clips)
+
+
+def test_balanced_sampler_draws_classes_equally_and_reshuffles_per_epoch():
+    labels = np.repeat(np.arange(10), [500] + [50] * 9)  # class 0 is 10x more common
+    sampler = BalancedSampler(labels, seed=0)
+    first = list(sampler)
+    counts = np.bincount(labels[first], minlength=10)
+    assert len(first) == len(labels) and np.all(np.abs(counts - 95) < 4 * np.sqrt(95))
+    assert list(sampler) == first  # same epoch, same draw (resumable)
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+
+def test_data_module_refuses_a_folder_that_is_not_sc09(tmp_path):
+    (tmp_path / "zero").mkdir()
+    with pytest.raises(InputError, match="not an SC09 folder"):
+        DigitDataModule(str(tmp_path)).setup("fit")
+    with pytest.raises(InputError, match="batch_size"):
+        DigitDataModule(str(tmp_path), batch_size=0)
