@@ -13,8 +13,8 @@ from seqmamba.data.digits import make_digits
 from seqmamba.metrics.digit_scorer import CACHE_FOLDER, DigitScorer
 from seqmamba.metrics.mel_features import MelSettings
 
-TINY = ["--model.model.depth", "11", "--model.model.cardinality", "2", "--model.model.base_width", "4",
-        "--model.model.widen_factor", "1", "--model.model.stem_width", "8", "--model.warmup_steps", "1",
+TINY = ["--model.resnext.depth", "11", "--model.resnext.cardinality", "2", "--model.resnext.base_width", "4",
+        "--model.resnext.widen_factor", "1", "--model.resnext.stem_width", "8", "--model.warmup_steps", "1",
         "--data.batch_size", "40", "--data.num_workers", "0", "--trainer.max_epochs", "1",
         "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false"]
@@ -52,7 +52,7 @@ def test_train_classifier_leaves_a_run_whose_checkpoint_carries_the_mel_settings
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["test_clips"] == 10 and summary["steps"] == 2
     checkpoint = load_checkpoint(classifier / "checkpoints" / "last.ckpt")
     assert checkpoint["hyper_parameters"]["features"] == MelSettings()
-    assert checkpoint["hyper_parameters"]["model"].depth == 11
+    assert checkpoint["hyper_parameters"]["resnext"].depth == 11
     assert (classifier / "config.yaml").is_file() and (classifier / "logs" / "metrics.csv").is_file()
 
 
@@ -87,9 +87,11 @@ def test_likelihoods_keep_the_middle_of_the_clips(classifier, digits, tmp_path, 
     (samples / "samples.tsv").write_text("file\tlog_likelihood\n" + "".join(f"{n}\t{-i}\n" for i, n in enumerate(names)))
     out_json = tmp_path / "scores.json"
     assert main(["sc09", "score", "--classifier", str(classifier / "checkpoints" / "last.ckpt"), "--samples",
-                 str(samples), "--likelihoods", str(samples / "samples.tsv"), "--json", str(out_json)]) == 0
+                 str(samples), "--likelihoods", str(samples / "samples.tsv"), "--json", str(out_json),
+                 "--reference", str(digits)]) == 0
     scores = json.loads(out_json.read_text())
     assert scores["n"] == 11 and scores["likelihood_filter"]["kept"] == 11  # 20 - 8 lowest - 1 highest
+    assert scores["reference"]["n"] == 80  # an SC09 folder as reference: its train split
     assert "scored 11 of 20 clips" in capsys.readouterr().out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from seqmamba.errors import InputError
@@ -39,13 +40,23 @@ def train_classifier(argv: list[str]) -> dict:
                         check=check_same_features)
 
 
+def reference_files(folder: Path) -> list[Path]:
+    """Clips of a reference folder: its audio files, or the train split when it is an SC09 folder."""
+    from seqmamba.data.audio_datasets import SC09_LABELS, sc09_split_files
+    from seqmamba.metrics.digit_scorer import audio_files
+
+    if (folder / SC09_LABELS[0]).is_dir() or (folder / "train").is_dir():
+        return sc09_split_files(folder)["train"]
+    return audio_files(folder)
+
+
 def score_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqmamba sc09 score",
                                      description="FID, IS, mIS, AM and NDB of a folder of clips, by a digit classifier")
     parser.add_argument("--classifier", type=Path, required=True, help="checkpoint of sc09 train-classifier")
     parser.add_argument("--samples", type=Path, help="folder of clips to score (e.g. seqmamba audio generate's)")
-    parser.add_argument("--reference", type=Path,
-                        help="folder of reference clips (default: the train split of --data)")
+    parser.add_argument("--reference", type=Path, help="folder of reference clips, or an SC09 folder for its train "
+                                                       "split (default: the train split of --data)")
     parser.add_argument("--data", type=Path, help="SC09 folder for the default reference and --rows "
                                                   "(default: the one the classifier was trained on)")
     parser.add_argument("--likelihoods", type=Path, help="samples.tsv (file, log_likelihood): score only the clips "
@@ -88,6 +99,9 @@ def score(argv: list[str]) -> dict:
             except ValueError as error:
                 raise InputError("--drop-low/--drop-high", str(error)) from None
             sample_files = [f for f, kept in zip(sample_files, keep) if kept]
+        elif (args.samples / "samples.tsv").is_file():
+            print(f"note: {args.samples / 'samples.tsv'} is there; add --likelihoods to score as the autoregressive "
+                  "protocol does (least and most likely clips dropped)", file=sys.stderr)
     scorer = DigitScorer(args.classifier, args.device, args.batch_size)
     data_root = args.data or scorer.data_root
     splits = None
@@ -95,7 +109,7 @@ def score(argv: list[str]) -> dict:
         if data_root is None:
             raise InputError(args.classifier, "does not say which data it was trained on; give --data or --reference")
         splits = sc09_split_files(data_root)
-    reference = (scorer.embed_reference(audio_files(args.reference), f"reference {args.reference}")
+    reference = (scorer.embed_reference(reference_files(args.reference), f"reference {args.reference}")
                  if args.reference is not None else scorer.embed_reference(splits["train"], f"{data_root} train"))
     sets = {row: (reference if row == "train" and args.reference is None else
                   scorer.embed_reference(splits[row], f"{data_root} {row}")) for row in rows}

@@ -45,7 +45,7 @@ class DigitScorer:
         self.checkpoint_path = Path(checkpoint_path)
         checkpoint = load_checkpoint(self.checkpoint_path)
         hparams = checkpoint.get("hyper_parameters", {})
-        if not isinstance(hparams.get("features"), MelSettings) or "model" not in hparams:
+        if not isinstance(hparams.get("features"), MelSettings) or "resnext" not in hparams:
             raise InputError(self.checkpoint_path, "not a digit classifier checkpoint (no mel settings in it); "
                                                    "train one with `seqmamba sc09 train-classifier`")
         self.settings: MelSettings = hparams["features"]
@@ -54,7 +54,7 @@ class DigitScorer:
                                    "cpu" if device == "auto" else device)
         self.batch_size = batch_size
         self.mel = MelFeatures(self.settings).to(self.device)
-        self.classifier = ResNeXt(hparams["model"])
+        self.classifier = ResNeXt(hparams["resnext"])
         weights = {k.removeprefix("classifier."): v for k, v in checkpoint["state_dict"].items()
                    if k.startswith("classifier.")}
         check_state_dict_fits(self.checkpoint_path, {"state_dict": weights}, self.classifier)

@@ -105,7 +105,7 @@ def ndb(reference_features: np.ndarray, sample_features: np.ndarray, bins: int =
     sample_features = np.asarray(sample_features, dtype=np.float64)
     if len(reference_features) < bins:
         raise ValueError(f"NDB with {bins} bins needs at least {bins} reference clips, got {len(reference_features)}")
-    kmeans = KMeans(n_clusters=bins, random_state=seed, n_init=10).fit(reference_features)
+    kmeans = KMeans(n_clusters=bins, random_state=seed, n_init=1).fit(reference_features)
     reference_share = np.bincount(kmeans.labels_, minlength=bins) / len(reference_features)
     sample_share = np.bincount(kmeans.predict(sample_features), minlength=bins) / len(sample_features)
     different = two_proportion_z_test(reference_share, len(reference_features), sample_share, len(sample_features),

@@ -41,16 +41,16 @@ class DigitClassifierTask(lightning.LightningModule):
     Logs train/loss per step; val/loss and val/accuracy per validation; test/loss and test/accuracy.
     """
 
-    def __init__(self, model: ResNeXtConfig | None = None, features: MelSettings | None = None, lr: float = 0.05,
+    def __init__(self, resnext: ResNeXtConfig | None = None, features: MelSettings | None = None, lr: float = 0.05,
                  momentum: float = 0.9, weight_decay: float = 5e-4, warmup_steps: int = 100, min_lr_ratio: float = 0.01,
                  max_shift_ms: float = 100.0, gain_db: float = 6.0, noise_level: float = 0.01,
                  early_stopping_patience: int = 5) -> None:
         super().__init__()
         self.save_hyperparameters()
-        model = self.hparams.model = model or ResNeXtConfig()  # LightningCLI saves the given None: store the real one
+        resnext = self.hparams.resnext = resnext or ResNeXtConfig()  # LightningCLI saves the given None: store the real one
         features = self.hparams.features = features or MelSettings()
         self.mel = MelFeatures(features)
-        self.classifier = ResNeXt(model)
+        self.classifier = ResNeXt(resnext)
         self.metrics = {split: (MeanMetric(), MeanMetric()) for split in ("val", "test")}  # loss, accuracy
         for split, (loss, accuracy) in self.metrics.items():
             self.add_module(f"{split}_loss", loss)
