@@ -6,7 +6,7 @@ import torch
 
 from seqmamba.errors import InputError
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
-from seqmamba.tasks.digit_classifier import BalancedSampler, DigitDataModule, augment
+from seqmamba.tasks.digit_classifier import BalancedSampler, DigitClassifierTask, DigitDataModule, augment
 
 TINY = ResNeXtConfig(depth=11, cardinality=2, base_width=4, widen_factor=1, stem_width=8)
 
@@ -57,3 +57,8 @@ def test_data_module_refuses_a_folder_that_is_not_sc09(tmp_path):
         DigitDataModule(str(tmp_path)).setup("fit")
     with pytest.raises(InputError, match="batch_size"):
         DigitDataModule(str(tmp_path), batch_size=0)
+
+
+def test_task_refuses_settings_it_cannot_train_with():
+    with pytest.raises(InputError, match="model.lr must be positive.*model.momentum must lie in"):
+        DigitClassifierTask(resnext=TINY, lr=0.0, momentum=1.5)

@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--run_dir", type=Path, default=Path("runs/sc09-classifier"), help="classifier run directory")
     parser.add_argument("--voices", type=int, default=200)
     parser.add_argument("--per-voice", type=int, default=3)
-    parser.add_argument("--max-epochs", type=int, default=30)
+    parser.add_argument("--max-epochs", type=int, default=20)
     parser.add_argument("--timed-clips", type=int, default=2048)
     parser.add_argument("--cpu-clips", type=int, default=128, help="clips the CPU classifier time is taken on")
     parser.add_argument("--tiny", action="store_true", help="CPU check: tiny data, model and counts")

@@ -35,6 +35,23 @@ def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level
     return (shifted * gain + noise).clamp(-1, 1)
 
 
+def check_training_settings(lr: float, momentum: float, weight_decay: float, warmup_steps: int, min_lr_ratio: float,
+                            max_shift_ms: float, gain_db: float, noise_level: float, patience: int) -> None:
+    """Refuse settings SGD, the schedule or the augmentation cannot use, before a run directory exists."""
+    problems = [f"model.{name} {rule}, got {value}" for name, value, ok, rule in (
+        ("lr", lr, lr > 0, "must be positive"),
+        ("momentum", momentum, 0 <= momentum < 1, "must lie in [0, 1)"),
+        ("weight_decay", weight_decay, weight_decay >= 0, "must be at least 0"),
+        ("warmup_steps", warmup_steps, warmup_steps >= 0, "must be at least 0"),
+        ("min_lr_ratio", min_lr_ratio, 0 <= min_lr_ratio <= 1, "must lie in [0, 1]"),
+        ("max_shift_ms", max_shift_ms, 0 <= max_shift_ms < 1000, "must lie in [0, 1000)"),
+        ("gain_db", gain_db, gain_db >= 0, "must be at least 0"),
+        ("noise_level", noise_level, 0 <= noise_level <= 1, "must lie in [0, 1]"),
+        ("early_stopping_patience", patience, patience >= 1, "must be at least 1")) if not ok]
+    if problems:
+        raise InputError("config", "; ".join(problems))
+
+
 class DigitClassifierTask(lightning.LightningModule):
     """ResNeXt digit classifier: SGD with (Nesterov) momentum, warmup then cosine, early stopping on val/loss.
 
@@ -49,12 +66,12 @@ class DigitClassifierTask(lightning.LightningModule):
         self.save_hyperparameters()
         resnext = self.hparams.resnext = resnext or ResNeXtConfig()  # LightningCLI saves the given None: store the real one
         features = self.hparams.features = features or MelSettings()
+        check_training_settings(lr, momentum, weight_decay, warmup_steps, min_lr_ratio, max_shift_ms, gain_db,
+                                noise_level, early_stopping_patience)
         self.mel = MelFeatures(features)
         self.classifier = ResNeXt(resnext)
-        self.metrics = {split: (MeanMetric(), MeanMetric()) for split in ("val", "test")}  # loss, accuracy
-        for split, (loss, accuracy) in self.metrics.items():
-            self.add_module(f"{split}_loss", loss)
-            self.add_module(f"{split}_accuracy", accuracy)
+        self.val_loss, self.val_accuracy = MeanMetric(), MeanMetric()
+        self.test_loss, self.test_accuracy = MeanMetric(), MeanMetric()
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.mel(waveforms))  # (B, classes) logits
@@ -69,7 +86,7 @@ class DigitClassifierTask(lightning.LightningModule):
 
     def _evaluate(self, split: str, batch: dict[str, torch.Tensor]) -> None:
         logits, labels = self(batch["waveforms"]).float(), batch["labels"]
-        loss, accuracy = self.metrics[split]
+        loss, accuracy = getattr(self, f"{split}_loss"), getattr(self, f"{split}_accuracy")
         loss.update(F.cross_entropy(logits, labels), weight=len(labels))
         accuracy.update((logits.argmax(dim=1) == labels).float())
 
@@ -80,7 +97,7 @@ class DigitClassifierTask(lightning.LightningModule):
         self._evaluate("test", batch)
 
     def _log_heldout(self, split: str) -> None:
-        loss, accuracy = self.metrics[split]
+        loss, accuracy = getattr(self, f"{split}_loss"), getattr(self, f"{split}_accuracy")
         self.log_dict({f"{split}/loss": loss.compute(), f"{split}/accuracy": accuracy.compute()},
                       prog_bar=(split == "val"))
         loss.reset()
