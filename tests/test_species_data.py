@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +187,16 @@ def test_simulated_reads_come_from_their_species(manifest):
 
 def _revcomp(seq: str) -> str:
     return seq[::-1].translate(str.maketrans("ACGT", "TGCA"))
+
+
+def test_pretraining_data_holds_out_the_species_test_blocks(manifest, tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "prepare_pretraining", Path(__file__).parents[1] / "pipelines" / "species" / "prepare_pretraining.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fasta, bed = module.write_pretraining_data(manifest, "sp1", tmp_path / "joined", 0.2, 0.1)
+    genome = genomes_of(manifest)[1]
+    assert JoinedGenome(fasta).fetch(0, len(genome)) == genome.fetch(0, len(genome))
+    rows = [line.split("\t") for line in bed.read_text().splitlines()]
+    expected = shared_splits(genomes_of(manifest), 0.2, 0.1)[1]
+    assert {split: [(int(a), int(b)) for _, a, b, s in rows if s == split] for split in expected} == expected

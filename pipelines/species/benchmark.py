@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,6 +41,8 @@ BACKBONE_1_4M = {"d_model": 128, "n_layer": 12}
 BACKBONE_TINY = {"d_model": 16, "n_layer": 1}
 TOKENS_PER_STEP = 1 << 16
 VALID_FRACTION = TEST_FRACTION = 0.1
+STARTUP_SECONDS = 15.0  # first guess of a run's time beyond training: start-up, evaluation, reads
+FINAL_SECONDS = 50.0  # kept for the throughput measurement and the k-mer results at the end
 
 
 def backbone_args(backbone: dict) -> list[str]:
@@ -145,7 +148,10 @@ def start_kmer_baselines(manifest: Path, lengths: list[int], test_windows: dict[
         command = [sys.executable, str(script), "--manifest", str(manifest), "--seq-len", str(length),
                    "--test-windows", str(test_windows[length]), "--out", str(out),
                    "--train-windows", "200" if tiny else "4096", "--k", *(["4", "6"] if tiny else ["4", "5", "6", "7", "8"])]
-        jobs[length] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), out)
+        threads = {name: "2" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        log = open(work / f"kmer_{length}.log", "w")  # a file, not a pipe: a full pipe would stall the job
+        jobs[length] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **threads}),
+                        out)
     return jobs
 
 
@@ -155,7 +161,7 @@ def collect_kmer(jobs: dict, timeout: float) -> dict:
         try:
             process.wait(timeout=max(1.0, timeout))
             results[length] = json.loads(out.read_text()) if process.returncode == 0 else \
-                {"error": process.stderr.read()[-500:]}
+                {"error": out.with_suffix(".log").read_text()[-500:]}
         except subprocess.TimeoutExpired:
             process.kill()
             results[length] = {"error": "timed out"}
@@ -200,10 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.backbone = BACKBONE_TINY if args.tiny else BACKBONE_1_4M
     args.tokens_per_second = args.tokens_per_second or (1.5e6 if on_gpu else 2e3)
     args.workers = args.workers if args.workers is not None else (6 if on_gpu else 0)
-    # 3 runs per length; about 12 s of start-up and evaluation each, 60 s kept for reads and throughput
-    runs = 3 * len(args.lengths)
-    args.seconds_per_run = (args.minutes_per_run * 60 if args.minutes_per_run else
-                            max(5.0, (args.budget_minutes * 60 - 60 - 12 * runs) / runs))
+    args.seconds_per_run = args.minutes_per_run * 60 if args.minutes_per_run else 0.0  # else planned per length
     work = args.work or args.out.parent / "species-work"
     work.mkdir(parents=True, exist_ok=True)
 
@@ -215,18 +218,23 @@ def main(argv: list[str] | None = None) -> dict:
     human_fa, human_bed = write_pretraining_data(manifest, "human", work / "human-joined", VALID_FRACTION,
                                                  TEST_FRACTION)
     test_bases = TEST_FRACTION * min(len(g) for g in genomes)
-    test_windows = {L: max(2, min(256, int(test_bases // L))) for L in args.lengths}
+    test_windows = {L: max(2, min(16 if args.tiny else 256, int(test_bases // L))) for L in args.lengths}
     kmer_jobs = start_kmer_baselines(manifest, args.lengths, test_windows, work, args.tiny)
     result = {"device": torch.cuda.get_device_name() if on_gpu else "cpu", "backbone": args.backbone,
-              "seconds_per_run": round(args.seconds_per_run, 1), "tokens_per_step": TOKENS_PER_STEP,
+              "tokens_per_step": TOKENS_PER_STEP, "assumed_tokens_per_second": args.tokens_per_second,
               "split": "by alignment block, shared by all species: first 80% train, next 10% valid, last 10% test",
               "lengths": {}}
-    for length in args.lengths:
-        remaining = deadline - time.time()
-        if remaining < 3 * (args.seconds_per_run + 12) + 45:
+    overhead = STARTUP_SECONDS  # per run: start-up, evaluation, and any shortfall of the assumed speed
+    for number, length in enumerate(args.lengths):
+        remaining = deadline - time.time() - FINAL_SECONDS
+        runs_left = 3 * (len(args.lengths) - number)
+        if not args.minutes_per_run:  # re-plan with the overhead measured so far
+            args.seconds_per_run = max(5.0, remaining / runs_left - overhead)
+        if remaining < 3 * (args.seconds_per_run + overhead):
             result["lengths"][str(length)] = {"skipped": f"{remaining:.0f} s of budget left"}
             continue
-        row = {"test_windows_per_species": test_windows[length]}
+        length_started = time.time()
+        row = {"test_windows_per_species": test_windows[length], "seconds_per_run": round(args.seconds_per_run, 1)}
         runs_dir = work / f"L{length}"
         row["pretrain"] = run_pretrain(human_fa, human_bed, length, runs_dir / "pretrain", args)
         pretrained = runs_dir / "pretrain" / "checkpoints" / "last.ckpt"
@@ -239,11 +247,12 @@ def main(argv: list[str] | None = None) -> dict:
             checkpoint = runs_dir / f"finetune-{name}" / "checkpoints" / "last.ckpt"
             row[f"reads_{name}"] = reads_accuracy(checkpoint, genomes, [150, 1000], per_species, 0.01, device)
         result["lengths"][str(length)] = row
+        overhead = max(STARTUP_SECONDS, (time.time() - length_started) / 3 - args.seconds_per_run)
         torch.cuda.empty_cache() if on_gpu else None
         print(json.dumps({length: row}), flush=True)
     first = next((L for L in args.lengths if "skipped" not in result["lengths"][str(L)]), None)
     if first is not None:
-        counts = {150: 200, 1000: 100, 10000: 20} if args.tiny else {150: 100_000, 1000: 20_000, 10000: 2_000}
+        counts = {150: 200, 1000: 100, 10000: 20} if args.tiny else {150: 40_000, 1000: 10_000, 10000: 1_000}
         checkpoint = work / f"L{first}" / "finetune-pretrained" / "checkpoints" / "last.ckpt"
         result["classify_throughput"] = {"model_seq_len": first, **classify_throughput(checkpoint, genomes, counts, work)}
     for length, kmer in collect_kmer(kmer_jobs, deadline - time.time()).items():
