@@ -200,3 +200,21 @@ def test_pretraining_data_holds_out_the_species_test_blocks(manifest, tmp_path):
     rows = [line.split("\t") for line in bed.read_text().splitlines()]
     expected = shared_splits(genomes_of(manifest), 0.2, 0.1)[1]
     assert {split: [(int(a), int(b)) for _, a, b, s in rows if s == split] for split in expected} == expected
+
+
+def test_bed_column_limits_windows_to_usable_regions(manifest, tmp_path):
+    entries = read_manifest(manifest)
+    (tmp_path / "usable.bed").write_text("block3\t0\t150\nblock20\t10\t200\n")
+    lines = ["species\tfasta\tbed"] + [f"{e.name}\t{e.fasta}\t{tmp_path / 'usable.bed'}" for e in entries]
+    (tmp_path / "species.tsv").write_text("\n".join(lines) + "\n")
+    data = SpeciesDataModule(str(tmp_path / "species.tsv"), seq_len=100, samples_per_epoch=60, valid_fraction=0.2,
+                             test_fraction=0.2)
+    data.setup("fit")  # block 3 is in train, block 20 in valid (blocks 18-23 of 30)
+    train = data.train_windows()
+    for i in range(len(train)):
+        species, start, _ = train.locate(i)
+        lo, hi = data.genomes[species].to_joined("block3", 0, 150)
+        assert lo <= start and start + 100 <= hi
+    (tmp_path / "usable.bed").write_text("block3\t0\t99999\n")
+    with pytest.raises(InputError, match="line 1: block3:0-99999 is not inside a record"):
+        SpeciesDataModule(str(tmp_path / "species.tsv"), seq_len=100).setup("fit")

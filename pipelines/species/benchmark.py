@@ -58,7 +58,8 @@ def slice_blocks(manifest: Path, blocks: int, out_dir: Path) -> Path:
         with open(out_dir / entry.fasta.name, "w") as out:
             for name in list(genome.keys())[:blocks]:
                 seq = genome[name][:]
-                out.write(f">{name}\n" + "".join(seq[i : i + LINE_WIDTH] + "\n" for i in range(0, len(seq), LINE_WIDTH)))
+                lines = "".join(seq[i : i + LINE_WIDTH] + "\n" for i in range(0, len(seq), LINE_WIDTH))
+                out.write(f">{name}\n{lines}")
         fastas[entry.name] = out_dir / entry.fasta.name
     return write_manifest(out_dir / "species.tsv", fastas)
 
@@ -147,7 +148,8 @@ def start_kmer_baselines(manifest: Path, lengths: list[int], test_windows: dict[
         out = work / f"kmer_{length}.json"
         command = [sys.executable, str(script), "--manifest", str(manifest), "--seq-len", str(length),
                    "--test-windows", str(test_windows[length]), "--out", str(out),
-                   "--train-windows", "200" if tiny else "4096", "--k", *(["4", "6"] if tiny else ["4", "5", "6", "7", "8"])]
+                   "--train-windows", "200" if tiny else "4096",
+                   "--k", *(["4", "6"] if tiny else ["4", "5", "6", "7", "8"])]
         threads = {name: "2" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
         log = open(work / f"kmer_{length}.log", "w")  # a file, not a pipe: a full pipe would stall the job
         jobs[length] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **threads}),
@@ -254,7 +256,8 @@ def main(argv: list[str] | None = None) -> dict:
     if first is not None:
         counts = {150: 200, 1000: 100, 10000: 20} if args.tiny else {150: 40_000, 1000: 10_000, 10000: 1_000}
         checkpoint = work / f"L{first}" / "finetune-pretrained" / "checkpoints" / "last.ckpt"
-        result["classify_throughput"] = {"model_seq_len": first, **classify_throughput(checkpoint, genomes, counts, work)}
+        throughput = classify_throughput(checkpoint, genomes, counts, work)
+        result["classify_throughput"] = {"model_seq_len": first, **throughput}
     for length, kmer in collect_kmer(kmer_jobs, deadline - time.time()).items():
         result["lengths"][str(length)]["kmer"] = kmer
     result["table"] = markdown_table(result)

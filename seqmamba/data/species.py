@@ -95,6 +95,7 @@ class JoinedGenome:
         self.fasta = str(fasta)
         self.reader = GenomeReader(fasta)
         self.names = list(lengths)
+        self.record_index = {name: r for r, name in enumerate(self.names)}
         self.offsets = np.concatenate([[0], np.cumsum(list(lengths.values()))])  # (R + 1,) record starts
 
     def __len__(self) -> int:
@@ -116,7 +117,7 @@ class JoinedGenome:
 
     def to_joined(self, contig: str, start: int, end: int) -> Region:
         """A record-coordinate interval in joined coordinates."""
-        offset = int(self.offsets[self.names.index(contig)])
+        offset = int(self.offsets[self.record_index[contig]])
         return offset + start, offset + end
 
 
