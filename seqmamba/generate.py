@@ -96,31 +96,32 @@ def zero_state(state: Any) -> None:
             zero_state(part)
 
 
+ModelStep = Callable[[torch.Tensor, Any, int], torch.Tensor]  # (tokens, cache, path) -> logits
 StepFn = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]  # (token, path) -> next token, log-prob
 
 
-def eager_step(decoder: Decoder, cache: Any, temperature: float, top_p: float) -> StepFn:
+def eager_step(model_step: ModelStep, cache: Any, temperature: float, top_p: float) -> StepFn:
     """One step and one sample, op by op."""
-    return lambda token, path: sample_next(decoder.step(token, cache, path), temperature, top_p)
+    return lambda token, path: sample_next(model_step(token, cache, path), temperature, top_p)
 
 
-def graphed_step(decoder: Decoder, cache: Any, batch_size: int, device: torch.device,
+def graphed_step(model_step: ModelStep, num_paths: int, cache: Any, batch_size: int, device: torch.device,
                  temperature: float, top_p: float, warmup: int = 2) -> StepFn:
     """Capture step + sample once per path into CUDA graphs over static input and output buffers.
 
     Capturing runs steps that write into the cache; it is zeroed afterwards, so capture before prefill.
     """
     token_in = torch.zeros(batch_size, dtype=torch.long, device=device)
-    run = lambda path: sample_next(decoder.step(token_in, cache, path), temperature, top_p)  # noqa: E731
+    run = lambda path: sample_next(model_step(token_in, cache, path), temperature, top_p)  # noqa: E731
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):
-        for path in range(decoder.num_step_paths):
+        for path in range(num_paths):
             for _ in range(warmup):  # Triton autotuning and lazy initialisation happen outside the capture
                 run(path)
     torch.cuda.current_stream(device).wait_stream(side)
     pool, graphs, outputs = torch.cuda.graph_pool_handle(), [], []
-    for path in range(decoder.num_step_paths):
+    for path in range(num_paths):
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=pool):
             outputs.append(run(path))
@@ -138,8 +139,12 @@ def graphed_step(decoder: Decoder, cache: Any, batch_size: int, device: torch.de
 @torch.no_grad()
 def generate(model: torch.nn.Module, prompt_ids: torch.Tensor, n_new: int, temperature: float = 1.0,
              top_p: float = 1.0, cuda_graphs: bool | None = None, seed: int | None = None,
-             cache_dtype: torch.dtype | None = None, progress: bool = False) -> Generated:
-    """Continue each prompt (B, K >= 1) by n_new sampled tokens; graphs default to on where the model is on CUDA."""
+             cache_dtype: torch.dtype | None = None, progress: bool = False, compile_step: bool = False) -> Generated:
+    """Continue each prompt (B, K >= 1) by n_new sampled tokens; graphs default to on where the model is on CUDA.
+
+    compile_step: fuse the step's small elementwise ops with torch.compile (one compilation per path, cached
+    across calls) before the graphs are captured.
+    """
     decoder = as_decoder(model)
     batch, prompt_len = prompt_ids.shape
     device = prompt_ids.device
@@ -147,8 +152,9 @@ def generate(model: torch.nn.Module, prompt_ids: torch.Tensor, n_new: int, tempe
         torch.manual_seed(seed)
     cuda_graphs = device.type == "cuda" if cuda_graphs is None else cuda_graphs
     cache = decoder.allocate_cache(batch, cache_dtype, max_len=prompt_len + n_new)
-    step = (graphed_step(decoder, cache, batch, device, temperature, top_p) if cuda_graphs
-            else eager_step(decoder, cache, temperature, top_p))
+    model_step = torch.compile(decoder.step, dynamic=False) if compile_step else decoder.step
+    step = (graphed_step(model_step, decoder.num_step_paths, cache, batch, device, temperature, top_p) if cuda_graphs
+            else eager_step(model_step, cache, temperature, top_p))
     tokens = torch.empty(batch, n_new, dtype=torch.long, device=device)
     log_likelihood = torch.zeros(batch, dtype=torch.float64, device=device)
     token, log_prob = sample_next(decoder.prefill(prompt_ids, cache), temperature, top_p)

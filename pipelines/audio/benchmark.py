@@ -11,6 +11,7 @@
    (16 layers, d 64, batch 64) in ms/step through seqmamba.generate eager and graphed, beside mamba-ssm's
    `MambaLMHeadModel.generate` with cg=False and cg=True.
 4. `sheet`: 16 clips sampled from the best Table 5 model beside 16 real validation clips (PNG next to --out).
+5. `sampling_compiled` (GPU, unless --no-compile): the graphed sampling of 3. with torch.compile fusing each path.
 The JSON is rewritten after every section, so a run cut short keeps what it measured. `--tiny` runs every
 section in seconds on CPU (a smoke test of the script, no meaningful numbers).
 """
@@ -140,14 +141,14 @@ def table5(args, device: torch.device, data: AudioDataModule, keep: dict) -> dic
 
 
 def time_clips(model: Sashimi, n: int, seconds: float, cuda_graphs: bool, device: torch.device,
-               max_steps: int | None = None) -> dict:
+               max_steps: int | None = None, compile_step: bool = False) -> dict:
     """Sample n clips (or only the first max_steps samples, extrapolated); wall time includes graph capture."""
     length = round(16000 * seconds)
     steps = min(length, max_steps or length)
     prompt = torch.full((n, 1), start_token(8), device=device)
     synchronize(device)
     start = time.perf_counter()
-    generate(model, prompt, steps, cuda_graphs=cuda_graphs, seed=0)
+    generate(model, prompt, steps, cuda_graphs=cuda_graphs, seed=0, compile_step=compile_step)
     synchronize(device)
     wall = time.perf_counter() - start
     result = {"clips": n, "seconds_per_clip": seconds, "samples_timed": steps, "wall_s": round(wall, 3),
@@ -212,6 +213,23 @@ def sampling(args, device: torch.device) -> dict:
     return results
 
 
+def sampling_compiled(args, device: torch.device) -> dict:
+    """As `sampling`, with the step's elementwise ops fused by torch.compile (compiled once per path, untimed)."""
+    results = {}
+    for name, kinds in (("complex_6m", {}), ("real_6m", TABLE5["mamba/mamba"])):
+        model = Sashimi(preset_config(args.tiny, **kinds)).to(device).eval()
+
+        def case() -> dict:
+            started = time.perf_counter()
+            time_clips(model, args.clips, 0.01, True, device, compile_step=True)  # compiles every path
+            return {"compile_s": round(time.perf_counter() - started, 1),
+                    **time_clips(model, args.clips, 1.0, True, device, compile_step=True)}
+
+        results[f"{name}_graphs_compiled"] = run_case(case)
+        print(f"sampling compiled {name}: {results}", flush=True)
+    return results
+
+
 def sheet(keep: dict, data: AudioDataModule, out_png: Path, device: torch.device, tiny: bool) -> dict:
     """16 clips from the best Table 5 model beside 16 real validation clips."""
     n, length = (4, 320) if tiny else (16, 16000)
@@ -236,6 +254,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--clips", type=int, default=64)
     parser.add_argument("--eager-steps", type=int, default=1000, help="eager sampling is timed over this many steps")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile sampling section (last)")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke test: tiny models, seconds of work")
     args = parser.parse_args()
     if args.tiny:
@@ -254,6 +273,9 @@ def main() -> None:
     if keep:
         report["sheet"] = run_case(lambda: sheet(keep, data, Path(args.out).with_suffix(".png"), device, args.tiny))
     emit(report, args.out)
+    if device.type == "cuda" and not args.no_compile:
+        report["sampling_compiled"] = sampling_compiled(args, device)
+        emit(report, args.out)
 
 
 if __name__ == "__main__":
