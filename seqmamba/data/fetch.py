@@ -1,4 +1,4 @@
-"""Download public datasets named by a YAML manifest: resumable, checksummed, decompressed for pyfaidx.
+"""Download public datasets named by a YAML manifest: resumable, checksummed, decompressed or unpacked.
 
 A manifest (`data/manifests/<name>.yaml`) lists files with their URL and, where the publisher
 gives one, a sha256. Where none is published the manifest says `sha256: null`: the first
@@ -15,9 +15,11 @@ import http.client
 import re
 import shutil
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ SUMS_NAME = "SHA256SUMS"
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+ARCHIVES = ("tar", "zip")
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,15 @@ class ManifestFile:
     filename: str
     sha256: str | None
     size: int | None
-    decompress: str | None  # "gzip" or None
+    decompress: str | None  # "gzip" (one file), "tar" or "zip" (an archive unpacked into DEST), or None
     note: str
+    unpacks_to: str | None = None  # the folder an archive holds at its top
 
     @property
     def output_name(self) -> str:
-        """The name users read: the decompressed file where there is one."""
+        """The name users read: the decompressed file or unpacked folder where there is one."""
+        if self.decompress in ARCHIVES:
+            return str(self.unpacks_to)
         return self.filename.removesuffix(".gz") if self.decompress else self.filename
 
 
@@ -97,8 +103,11 @@ def _file_entry(path: Path, index: int, raw: object) -> ManifestFile:
     if sha256 is not None and not _SHA256.fullmatch(str(sha256).lower()):
         raise InputError(path, f"{where}: sha256 must be 64 hex digits or null")
     decompress = raw.get("decompress")
-    if decompress not in (None, "gzip") or (decompress and not filename.endswith(".gz")):
-        raise InputError(path, f"{where}: decompress must be null, or gzip for a file ending in .gz")
+    if decompress not in (None, "gzip", *ARCHIVES) or (decompress == "gzip" and not filename.endswith(".gz")):
+        raise InputError(path, f"{where}: decompress must be null, gzip for a file ending in .gz, tar or zip")
+    unpacks_to = raw.get("unpacks_to")
+    if decompress in ARCHIVES and (not unpacks_to or "/" in str(unpacks_to) or str(unpacks_to).startswith(".")):
+        raise InputError(path, f"{where}: a {decompress} archive needs unpacks_to: the plain name of its top folder")
     size = raw.get("size")
     return ManifestFile(
         url=str(raw["url"]),
@@ -107,6 +116,7 @@ def _file_entry(path: Path, index: int, raw: object) -> ManifestFile:
         size=int(size) if size is not None else None,
         decompress=decompress,
         note=str(raw.get("note", "")),
+        unpacks_to=str(unpacks_to) if decompress in ARCHIVES else None,
     )
 
 
@@ -130,10 +140,12 @@ def fetch(manifest: Manifest, dest: Path, *, base_url: str | None = None, progre
             _download(url, part, entry.size, progress)
             actual = _verify(part, entry, expected, source)
             if entry.decompress:  # a truncated archive fails here, before its hash could be trusted
-                _gunzip(part, output, keep_as=target)
+                _extract(entry, part, output, keep_as=target)
             part.replace(target)
         else:
             actual = _verify(target, entry, expected, source)
+            if entry.decompress and not output.exists():  # before its hash is recorded: it must unpack first
+                _extract(entry, target, output, keep_as=target)
         if expected is None:
             print(
                 f"{entry.filename}: sha256 {actual}\n  NOT verified: no published checksum exists; recorded in "
@@ -143,8 +155,6 @@ def fetch(manifest: Manifest, dest: Path, *, base_url: str | None = None, progre
         if sums.get(entry.filename) != actual:
             sums[entry.filename] = actual
             _write_sums(sums_path, sums)
-        if entry.decompress and not output.exists():
-            _gunzip(target, output, keep_as=target)
         outputs.append(output)
     return outputs
 
@@ -261,6 +271,41 @@ class _Meter:
         rate = (self.done - self.start_done) / max(self.shown - self.start, 1e-9) / 1e6
         total = f"/{self.total / 1e6:.1f}" if self.total else ""
         print(f"\r{self.name}: {self.done / 1e6:.1f}{total} MB  {rate:.1f} MB/s", end=end, file=sys.stderr, flush=True)
+
+
+def _extract(entry: ManifestFile, src: Path, out: Path, keep_as: Path) -> None:
+    """Decompress or unpack a download as its manifest entry says."""
+    if entry.decompress in ARCHIVES:
+        _unpack(src, out, entry.decompress, keep_as)
+    else:
+        _gunzip(src, out, keep_as)
+
+
+def _unpack(src: Path, out: Path, kind: str, keep_as: Path) -> None:
+    """Extract a tar (any compression) or zip archive through a scratch folder, then move its top folder to out.
+
+    Nothing half-extracted is left at out; an archive that does not unpack is moved aside as .corrupt.
+    """
+    scratch = out.with_name(f"{keep_as.name}.unpacking")
+    shutil.rmtree(scratch, ignore_errors=True)  # our own leftover from an interrupted run
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(src) as archive:
+                archive.extractall(scratch)
+        else:
+            with tarfile.open(src) as archive:
+                archive.extractall(scratch, filter="data")  # no absolute paths, links out or devices
+    except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as err:
+        shutil.rmtree(scratch, ignore_errors=True)
+        corrupt = _keep_corrupt(src, keep_as.name)
+        raise InputError(keep_as, f"cannot unpack ({err}); kept as {corrupt.name}, nothing recorded: re-run the "
+                                  f"same command to download it again") from None
+    if not (scratch / out.name).is_dir():
+        found = ", ".join(sorted(p.name for p in scratch.iterdir())) or "nothing"
+        raise InputError(keep_as, f"unpacked into {scratch.name}, which holds {found} but no folder {out.name}; "
+                                  "correct unpacks_to in the manifest")
+    (scratch / out.name).replace(out)
+    shutil.rmtree(scratch)
 
 
 def _gunzip(src: Path, out: Path, keep_as: Path) -> None:
