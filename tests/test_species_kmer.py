@@ -29,3 +29,17 @@ def test_kmer_counts_skip_n_and_count_each_kmer():
     frequencies = kmer_species.kmer_frequencies(window, 2).toarray()[0]
     aa, ac = 0 * 4 + 0, 0 * 4 + 1  # AA is canonical (TT is larger); AC is canonical (GT larger)
     assert frequencies[aa] == 0.5 and frequencies[ac] == 0.5 and window[0, 3] == N
+
+
+def test_exact_matching_recognises_training_windows_and_not_unrelated_ones(tmp_path):
+    from species_fixtures import make_species
+
+    from seqmamba.tasks.species_data import SpeciesDataModule
+
+    data = SpeciesDataModule(str(make_species(tmp_path, n_species=3, n_records=12)), seq_len=100)
+    data.setup("fit")
+    windows, labels = kmer_species.stacked(data.train_windows(), 30)
+    assert kmer_species.exact_match_accuracy(data, windows, labels, k=15) == 1.0
+    rng = np.random.default_rng(1)
+    unrelated = rng.integers(4, 8, size=(6, 100)).astype(np.uint8)
+    assert kmer_species.exact_match_accuracy(data, unrelated, np.zeros(6, dtype=int), k=15) == 0.0

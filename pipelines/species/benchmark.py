@@ -15,11 +15,13 @@ CPU check of the whole path: add --tiny (tiny model, 60 blocks, seconds per run)
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,7 @@ from seqmamba.data.genome import open_genome  # noqa: E402
 from seqmamba.data.maf import LINE_WIDTH, extract_maf_species  # noqa: E402
 from seqmamba.data.reads import simulate_reads  # noqa: E402
 from seqmamba.data.species import JoinedGenome, read_manifest, write_manifest  # noqa: E402
+from seqmamba.errors import RunInterrupted  # noqa: E402
 from seqmamba.tasks import finetune, pretrain  # noqa: E402
 from seqmamba.tasks.read_calls import load_classifier, predict_proba  # noqa: E402
 
@@ -170,12 +173,29 @@ def collect_kmer(jobs: dict, timeout: float) -> dict:
     return results
 
 
+def benchmark_length(length: int, manifest: Path, genomes: list[JoinedGenome], human_fa: Path, human_bed: Path,
+                     test_windows: int, work: Path, args) -> dict:
+    """Pretrain, fine-tune pretrained and from scratch, test both on held-out blocks and on reads, at one length."""
+    row = {"test_windows_per_species": test_windows, "seconds_per_run": round(args.seconds_per_run, 1)}
+    runs_dir = work / f"L{length}"
+    row["pretrain"] = run_pretrain(human_fa, human_bed, length, runs_dir / "pretrain", args)
+    pretrained = runs_dir / "pretrain" / "checkpoints" / "last.ckpt"
+    row["pretrained"] = run_finetune(manifest, length, test_windows, runs_dir / "finetune-pretrained", pretrained, args)
+    row["scratch"] = run_finetune(manifest, length, test_windows, runs_dir / "finetune-scratch", None, args)
+    device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
+    for name in ("pretrained", "scratch"):
+        checkpoint = runs_dir / f"finetune-{name}" / "checkpoints" / "last.ckpt"
+        row[f"reads_{name}"] = reads_accuracy(checkpoint, genomes, [150, 1000], 50 if args.tiny else 500, 0.01, device)
+    print(json.dumps({length: row}), flush=True)
+    return row
+
+
 def markdown_table(result: dict) -> str:
     lines = ["| L | pretrained | from scratch | best k-mer LR | reads 150 bp (1% err) | reads 1 kb (1% err) |",
              "|---|---|---|---|---|---|"]
     for length, row in result["lengths"].items():
-        if "skipped" in row:
-            lines.append(f"| {length} | skipped: {row['skipped']} | | | | |")
+        if "pretrained" not in row:
+            lines.append(f"| {length} | {row.get('skipped') or row.get('error')} | | | | |")
             continue
         kmer = row.get("kmer", {}).get("accuracy", {})
         best = max(kmer.items(), key=lambda kv: kv[1], default=None)
@@ -236,38 +256,42 @@ def main(argv: list[str] | None = None) -> dict:
             result["lengths"][str(length)] = {"skipped": f"{remaining:.0f} s of budget left"}
             continue
         length_started = time.time()
-        row = {"test_windows_per_species": test_windows[length], "seconds_per_run": round(args.seconds_per_run, 1)}
-        runs_dir = work / f"L{length}"
-        row["pretrain"] = run_pretrain(human_fa, human_bed, length, runs_dir / "pretrain", args)
-        pretrained = runs_dir / "pretrain" / "checkpoints" / "last.ckpt"
-        row["pretrained"] = run_finetune(manifest, length, test_windows[length], runs_dir / "finetune-pretrained",
-                                         pretrained, args)
-        row["scratch"] = run_finetune(manifest, length, test_windows[length], runs_dir / "finetune-scratch", None, args)
-        device = "cuda" if on_gpu else "cpu"
-        per_species = 50 if args.tiny else 500
-        for name in ("pretrained", "scratch"):
-            checkpoint = runs_dir / f"finetune-{name}" / "checkpoints" / "last.ckpt"
-            row[f"reads_{name}"] = reads_accuracy(checkpoint, genomes, [150, 1000], per_species, 0.01, device)
+        try:
+            row = benchmark_length(length, manifest, genomes, human_fa, human_bed, test_windows[length], work, args)
+        except RunInterrupted:
+            raise  # a signal stops the whole benchmark; what was measured is already saved
+        except Exception as error:  # keep the lengths already measured: report this one's failure and go on
+            traceback.print_exc()
+            row = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
         result["lengths"][str(length)] = row
         overhead = max(STARTUP_SECONDS, (time.time() - length_started) / 3 - args.seconds_per_run)
+        gc.collect()
         torch.cuda.empty_cache() if on_gpu else None
-        print(json.dumps({length: row}), flush=True)
-    first = next((L for L in args.lengths if "skipped" not in result["lengths"][str(L)]), None)
+        save(result, args.out)  # partial results survive a later crash or kill
+    first = next((L for L in args.lengths if "pretrained" in result["lengths"][str(L)]), None)
     if first is not None:
         counts = {150: 200, 1000: 100, 10000: 20} if args.tiny else {150: 40_000, 1000: 10_000, 10000: 1_000}
         checkpoint = work / f"L{first}" / "finetune-pretrained" / "checkpoints" / "last.ckpt"
-        throughput = classify_throughput(checkpoint, genomes, counts, work)
+        try:
+            throughput = classify_throughput(checkpoint, genomes, counts, work)
+        except Exception as error:
+            traceback.print_exc()
+            throughput = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
         result["classify_throughput"] = {"model_seq_len": first, **throughput}
     for length, kmer in collect_kmer(kmer_jobs, deadline - time.time()).items():
         result["lengths"][str(length)]["kmer"] = kmer
-    result["table"] = markdown_table(result)
     result["seconds"] = round(time.time() - started, 1)
-    text = json.dumps(result, indent=2)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    args.out.with_suffix(".md").write_text(result["table"] + "\n")
+    save(result, args.out)
+    print(json.dumps(result, indent=2))
     return result
+
+
+def save(result: dict, out: Path) -> None:
+    """The JSON and, beside it, the Markdown table."""
+    result["table"] = markdown_table(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(result["table"] + "\n")
 
 
 if __name__ == "__main__":
