@@ -11,7 +11,8 @@
    (16 layers, d 64, batch 64) in ms/step through seqmamba.generate eager and graphed, beside mamba-ssm's
    `MambaLMHeadModel.generate` with cg=False and cg=True.
 4. `sheet`: 16 clips sampled from the best Table 5 model beside 16 real validation clips (PNG next to --out).
-5. `sampling_compiled` (GPU, unless --no-compile): the graphed sampling of 3. with torch.compile fusing each path.
+5. `compiled` (GPU, only when asked: `--sections compiled`): the graphed sampling of 3. with torch.compile
+   fusing each path's small ops (compilation takes minutes, so it runs as a command of its own).
 The JSON is rewritten after every section, so a run cut short keeps what it measured. `--tiny` runs every
 section in seconds on CPU (a smoke test of the script, no meaningful numbers).
 """
@@ -42,6 +43,7 @@ TABLE5 = {"mamba/mamba": dict(outer="mamba", center="mamba", d_state=16),
           "complex/complex": dict(outer="complex-mamba", center="complex-mamba", d_state=8),
           "s4d+mlp/s4d+mlp": dict(outer="s4d+mlp", center="s4d+mlp"),
           "mamba/s4d+mlp": dict(outer="mamba", center="s4d+mlp", d_state=16)}
+SECTIONS = ("training", "table5", "sampling", "sheet", "compiled")
 TINY = dict(d_model=8, n_layers=1, d_state=4, s4d_state=8)
 
 
@@ -254,7 +256,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--clips", type=int, default=64)
     parser.add_argument("--eager-steps", type=int, default=1000, help="eager sampling is timed over this many steps")
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile sampling section (last)")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS[:4]),
+                        help="what to run (sheet needs table5); 'compiled' (GPU) is separate: it takes minutes")
     parser.add_argument("--tiny", action="store_true", help="CPU smoke test: tiny models, seconds of work")
     args = parser.parse_args()
     if args.tiny:
@@ -263,19 +266,17 @@ def main() -> None:
     data = AudioDataModule(args.digits, seq_len=args.seq_len, batch_size=args.batch, val_max_clips=16 if args.tiny
                            else 512, num_workers=0 if args.tiny else 4)
     data.setup("fit")
-    report, keep = {"environment": environment(device)}, {}
-    report["training"] = run_case(lambda: training_throughput(args, device))
-    emit(report, args.out)
-    report["table5"] = table5(args, device, data, keep)
-    emit(report, args.out)
-    report["sampling"] = sampling(args, device)
-    emit(report, args.out)
-    if keep:
-        report["sheet"] = run_case(lambda: sheet(keep, data, Path(args.out).with_suffix(".png"), device, args.tiny))
-    emit(report, args.out)
-    if device.type == "cuda" and not args.no_compile:
-        report["sampling_compiled"] = sampling_compiled(args, device)
-        emit(report, args.out)
+    report, keep = {"environment": environment(device), "settings": vars(args)}, {}
+    sections = {"training": lambda: run_case(lambda: training_throughput(args, device)),
+                "table5": lambda: table5(args, device, data, keep),
+                "sampling": lambda: sampling(args, device),
+                "sheet": lambda: run_case(lambda: sheet(keep, data, Path(args.out).with_suffix(".png"), device,
+                                                        args.tiny)) if keep else {"error": "needs table5"},
+                "compiled": lambda: sampling_compiled(args, device) if device.type == "cuda" else {"error": "GPU only"}}
+    for name in SECTIONS:
+        if name in args.sections:
+            report[name] = sections[name]()
+            emit(report, args.out)  # after every section: a run cut short keeps what it measured
 
 
 if __name__ == "__main__":
