@@ -119,6 +119,8 @@ def test_odd_clips_are_counted_and_unreadable_ones_skipped_by_name(classifier, d
     ("bad-tsv", "needs tab-separated columns"),
     ("bad-rows", "unknown rows"),
     ("nothing", "nothing to score"),
+    ("bad-device", "must be auto, cpu or cuda"),
+    ("one-clip", "FID and IS need at least 2"),
 ])
 def test_bad_input_ends_with_one_line_naming_it(classifier, tmp_path, capsys, case, problem):
     samples = tmp_path / "samples"
@@ -129,13 +131,15 @@ def test_bad_input_ends_with_one_line_naming_it(classifier, tmp_path, capsys, ca
         (samples / "a.wav").write_bytes(b"RIFF0000WAVE")
     if case == "no-checkpoint":
         ckpt = tmp_path / "missing.ckpt"
-    if case in ("bad-tsv", "bad-rows", "no-checkpoint"):
+    if case in ("bad-tsv", "bad-rows", "no-checkpoint", "bad-device", "one-clip"):
         shutil.copy(next(classifier.parent.parent.glob("digits*/sc09/one/*.wav")), samples / "a.wav")
     if case == "bad-tsv":
         (samples / "samples.tsv").write_text("name\tscore\na.wav\t1.0\n")
         args += ["--likelihoods", str(samples / "samples.tsv")]
     if case == "bad-rows":
         args += ["--rows", "train,bogus"]
+    if case == "bad-device":
+        args += ["--device", "tpu"]
     if case == "nothing":
         args = []
     assert main(["sc09", "score", "--classifier", str(ckpt), *args]) == 2

@@ -115,6 +115,10 @@ def score(argv: list[str]) -> dict:
                   scorer.embed_reference(splits[row], f"{data_root} {row}")) for row in rows}
     if sample_files is not None:
         sets["samples"] = scorer.embed_files(sample_files, f"samples {args.samples}")
+    for name, embedding in {"reference": reference, **sets}.items():
+        if len(embedding.files) < 2:
+            raise InputError(embedding.files[0].parent, f"the {name} set has {len(embedding.files)} readable clip; "
+                                                        "FID and IS need at least 2")
     table = {name: score_row(e.probs, e.features, reference.probs, reference.features, args.ndb_bins, args.mis_pairs)
              for name, e in sets.items()}
     print(format_table(table))

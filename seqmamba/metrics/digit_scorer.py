@@ -42,6 +42,12 @@ class DigitScorer:
     """Mel front-end and ResNeXt of one checkpoint, in eval mode on one device."""
 
     def __init__(self, checkpoint_path: str | Path, device: str = "auto", batch_size: int = 256) -> None:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError("--device", f"{device} asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+        if device not in ("auto", "cpu") and not device.startswith("cuda"):
+            raise InputError("--device", f"must be auto, cpu or cuda[:N], got {device!r}")
+        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                                   "cpu" if device == "auto" else device)
         self.checkpoint_path = Path(checkpoint_path)
         checkpoint = load_checkpoint(self.checkpoint_path)
         hparams = checkpoint.get("hyper_parameters", {})
@@ -50,8 +56,6 @@ class DigitScorer:
                                                    "train one with `seqmamba sc09 train-classifier`")
         self.settings: MelSettings = hparams["features"]
         self.data_root: str | None = checkpoint.get("datamodule_hyper_parameters", {}).get("root")
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                                   "cpu" if device == "auto" else device)
         self.batch_size = batch_size
         self.mel = MelFeatures(self.settings).to(self.device)
         self.classifier = ResNeXt(hparams["resnext"])
