@@ -1,5 +1,7 @@
 """AudioDataModule: batches for next-sample prediction from both layouts, short clips padded, bad config refused."""
 
+from types import SimpleNamespace
+
 import lightning
 import numpy as np
 import pytest
@@ -40,15 +42,20 @@ def test_sc09_batches_are_shifted_codes_with_padding_ignored(sc09_root, capsys):
     assert torch.all(short["labels"][4000:] == IGNORE_INDEX) and torch.all(short["labels"][:4000] >= 0)
 
 
-def test_training_order_is_seeded_and_samples_per_epoch_draws(sc09_root):
-    def first_epoch(seed):
+def test_training_order_is_drawn_from_seed_and_epoch_and_resumes_mid_epoch(sc09_root):
+    def epoch_labels(seed, epoch=0, skip=0):
         data = AudioDataModule(str(sc09_root), seq_len=800, batch_size=2, seed=seed, samples_per_epoch=30)
         data.setup("fit")
-        batches = list(data.train_dataloader())
-        return len(batches), torch.cat([b["labels"] for b in batches])
-    count, labels = first_epoch(0)
-    assert count == 15
-    assert torch.equal(labels, first_epoch(0)[1]) and not torch.equal(labels, first_epoch(1)[1])
+        data.trainer = SimpleNamespace(current_epoch=epoch)
+        loader = data.train_dataloader()
+        loader.load_state_dict({"batches_done": skip})
+        return [b["labels"] for b in loader]
+    first = epoch_labels(0)
+    assert len(first) == 15
+    assert torch.equal(torch.cat(first), torch.cat(epoch_labels(0)))
+    assert not torch.equal(torch.cat(first), torch.cat(epoch_labels(1)))
+    assert not torch.equal(torch.cat(first), torch.cat(epoch_labels(0, epoch=1)))
+    assert torch.equal(torch.cat(first[4:]), torch.cat(epoch_labels(0, skip=4)))
 
 
 def test_youtubemix_recordings_are_cut_into_tiles(tmp_path):

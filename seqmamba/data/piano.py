@@ -99,8 +99,8 @@ def make_piano(out: str | Path, minutes: int = 20, seed: int = 0, workers: int |
     pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), dtype=np.float32)
     workers = workers or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for first in range(0, len(plans), 2 * workers):  # render a batch at a time until there is enough
-            batch = plans[first:first + 2 * workers]
+        for first in range(0, len(plans), workers):  # render a batch at a time until there is enough
+            batch = plans[first:first + workers]
             for plan, audio in zip(batch, pool.map(render_piece, batch, [sf2] * len(batch))):
                 starts.append((plan, total))
                 pieces += [audio, pause]

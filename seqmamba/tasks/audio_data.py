@@ -3,7 +3,8 @@
 Batches are {"input_ids": (B, L), "labels": (B, L)} int64: labels are the codes of a segment (padding
 IGNORE_INDEX), input_ids the same shifted right by one behind the start token. SC09 gives one
 segment per clip; YouTubeMix cuts each recording into consecutive segments of seq_len (s4's
-chunking), reshuffled every epoch.
+chunking). The training order is drawn from (seed, epoch), so the runner's per-epoch reload
+gives a new order each epoch and a resumed run skips exactly the batches it had trained.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from seqmamba.data.audio_datasets import (
 from seqmamba.data.intervals import SPLITS
 from seqmamba.data.quantize import QUANTIZATIONS
 from seqmamba.errors import InputError
+from seqmamba.tasks.loaders import ResumableLoader, SkippableBatchSampler
 
 LAYOUTS = ("sc09", "youtubemix")
 MAX_BITS = 16
+EPOCH_SEED_STRIDE = 1_000_003  # seeds of (seed, epoch) pairs never collide for runs under a million epochs
 
 
 class AudioDataModule(lightning.LightningDataModule):
@@ -110,14 +113,16 @@ class AudioDataModule(lightning.LightningDataModule):
         """Quantized autoregressive pairs of a split's segments."""
         return QuantizedSegments(self.segments(split), self.seq_len, self.quantization, self.bits)
 
-    def train_dataloader(self) -> DataLoader:
-        """Training segments in a fresh seeded order each epoch (or samples_per_epoch random draws)."""
+    def train_dataloader(self) -> ResumableLoader:
+        """Training segments in a seeded order of their own each epoch (or samples_per_epoch random draws),
+        resumable mid-epoch: the order depends only on seed and epoch."""
         dataset = self.dataset("train")
         draws = self.samples_per_epoch or len(dataset)
-        generator = torch.Generator().manual_seed(self.seed)
-        sampler = RandomSampler(dataset, replacement=draws > len(dataset), num_samples=draws, generator=generator)
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=draws >= self.batch_size,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        generator = torch.Generator().manual_seed(self.seed * EPOCH_SEED_STRIDE + epoch)
+        order = RandomSampler(dataset, replacement=draws > len(dataset), num_samples=draws, generator=generator)
+        batches = SkippableBatchSampler(order, self.batch_size, drop_last=draws >= self.batch_size)
+        return ResumableLoader(dataset, batch_sampler=batches, num_workers=self.num_workers)
 
     def _evaluation_loader(self, split: str) -> DataLoader:
         return DataLoader(self.dataset(split), batch_size=self.batch_size, num_workers=self.num_workers)
