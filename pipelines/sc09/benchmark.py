@@ -59,6 +59,7 @@ def timing_folder(source_files: list[Path], folder: Path, count: int) -> Path:
 
 
 def scores(result: dict) -> dict:
+    """The score columns of one `seqmamba sc09 score` result."""
     return {key: result[key] for key in SCORE_KEYS if key in result}
 
 

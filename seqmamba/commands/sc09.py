@@ -1,7 +1,7 @@
 """`seqmamba sc09 train-classifier | score`: the SC09 protocol's digit classifier, and scores of folders of clips.
 
 train-classifier takes the run machinery's flags (`--config`, `--model.*`, `--data.*`, `--trainer.*`,
-`--run_dir`, `--resume`, ...); `--data DIR` is short for `--data.root DIR`.
+`--run_dir`, `--resume`, ...); `--data DIR` is short for `--data.root DIR` (`--data X.yaml` stays a data config).
 """
 
 from __future__ import annotations
@@ -10,14 +10,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seqmamba.errors import InputError
+
+if TYPE_CHECKING:
+    from seqmamba.tasks.runner import FinishedRun
 
 DEFAULT_CLASSIFIER_CONFIG = Path(__file__).parents[2] / "configs" / "sc09" / "classifier.yaml"
 ROWS = ("train", "test")
 
 
-def report(run) -> dict:
+def report(run: FinishedRun) -> dict:
     """Validation and test accuracy of the finished classifier (test voices unseen in training)."""
     (val,) = run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
     (test,) = run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
@@ -33,7 +37,7 @@ def train_classifier(argv: list[str]) -> dict:
     from seqmamba.tasks.digit_classifier import DigitClassifierTask, DigitDataModule, check_same_features
     from seqmamba.tasks.runner import run_training
 
-    argv = [("--data.root" if flag == "--data" and Path(value).is_dir() else flag)
+    argv = [("--data.root" if flag == "--data" and not value.endswith((".yaml", ".yml")) else flag)
             for flag, value in zip(argv, [*argv[1:], ""])]
     return run_training("sc09 train-classifier", DigitClassifierTask, DigitDataModule, argv, finish=report,
                         default_run_dir="runs/sc09-classifier", default_config=str(DEFAULT_CLASSIFIER_CONFIG),
@@ -51,6 +55,7 @@ def reference_files(folder: Path) -> list[Path]:
 
 
 def score_parser() -> argparse.ArgumentParser:
+    """The settings of `seqmamba sc09 score`."""
     parser = argparse.ArgumentParser(prog="seqmamba sc09 score",
                                      description="FID, IS, mIS, AM and NDB of a folder of clips, by a digit classifier")
     parser.add_argument("--classifier", type=Path, required=True, help="checkpoint of sc09 train-classifier")
