@@ -31,6 +31,7 @@ import yaml
 
 from pipelines.benchmarks.timing import emit, environment, peak_memory_gib, reset_peak_memory, run_case, synchronize
 from seqmamba.data.quantize import decode, start_token
+from seqmamba.ops import backend
 from seqmamba.generate import generate
 from seqmamba.nn import MambaLMConfig, MambaLMHeadModel
 from seqmamba.nn.sashimi import Sashimi, SashimiConfig
@@ -266,7 +267,8 @@ def main() -> None:
     data = AudioDataModule(args.digits, seq_len=args.seq_len, batch_size=args.batch, val_max_clips=16 if args.tiny
                            else 512, num_workers=0 if args.tiny else 4)
     data.setup("fit")
-    report, keep = {"environment": environment(device), "settings": vars(args)}, {}
+    fused = getattr(backend.KERNELS, "complex_state_update", None) is not None  # the complex step's Triton kernel
+    report, keep = {"environment": environment(device) | {"complex_step_fused": fused}, "settings": vars(args)}, {}
     sections = {"training": lambda: run_case(lambda: training_throughput(args, device)),
                 "table5": lambda: table5(args, device, data, keep),
                 "sampling": lambda: sampling(args, device),
