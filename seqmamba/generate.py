@@ -65,7 +65,8 @@ class Generated:
     log_likelihood: torch.Tensor
 
 
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_next(logits: torch.Tensor, temperature: float = 1.0,
+                top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """logits (B, V) -> token (B,), and its log-probability under the untempered, untruncated distribution.
 
     Sampling is an exponential race (argmax p / E, E ~ Exp(1)): no host sync, capturable in a CUDA graph.

@@ -32,7 +32,8 @@ def main() -> None:
     base = yaml.safe_load(Path("configs/audio/sc09-table5.yaml").read_text())["model"]["unet"]
     for outer, extra in GRID_OUTER.items():
         for center in GRID_CENTER:
-            report[f"table5 {outer}/{center}"] = {"parameters": count(base | extra | {"outer": outer, "center": center})}
+            fields = base | extra | {"outer": outer, "center": center}
+            report[f"table5 {outer}/{center}"] = {"parameters": count(fields)}
     print(json.dumps(report, indent=2))
 
 

@@ -36,7 +36,7 @@ def check_vocabulary(model, data) -> None:
     """The U-Net must predict as many codes as the data's quantization has."""
     if model.model.config.vocab_size != data.num_classes:
         raise InputError("model.unet.vocab_size", f"is {model.model.config.vocab_size} but data.bits = "
-                                                  f"{data.hparams.bits} gives {data.num_classes} codes; make them agree")
+                         f"{data.hparams.bits} gives {data.num_classes} codes; make them agree")
 
 
 def train(argv: list[str]) -> dict:
