@@ -197,5 +197,6 @@ def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: in
         (out / name).write_text("".join(f"{s.relative_path}\n" for s in specs if s.split == split))
     rows = [(s.relative_path, SC09_LABELS[s.digit], s.voice.name, s.split, s.pitch, s.speed, f"{s.peak:.3f}",
              f"{s.snr_db:.1f}") for s in specs]
-    (out / "clips.tsv").write_text("\t".join(CLIP_COLUMNS) + "\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows))
+    lines = ["\t".join(map(str, row)) + "\n" for row in [CLIP_COLUMNS, *rows]]
+    (out / "clips.tsv").write_text("".join(lines))
     return {split: sum(s.split == split for s in specs) for split in ("train", "valid", "test")}
