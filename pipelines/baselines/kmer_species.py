@@ -57,11 +57,13 @@ def kmer_frequencies(windows: np.ndarray, k: int) -> scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix(counts.multiply(1 / totals))
 
 
-def exact_match_accuracy(data: SpeciesDataModule, windows: np.ndarray, labels: np.ndarray, k: int = 31) -> float:
+def exact_match_accuracy(data: SpeciesDataModule, windows: np.ndarray, labels: np.ndarray,
+                         k: int = 31) -> tuple[float, float]:
     """Kraken-style exact matching: call the species owning most of a window's k-mers found in one species only.
 
-    The k-mer sets are every canonical k-mer of each species' training regions; a window with no
-    such k-mer counts as wrong.
+    The k-mer sets are every canonical k-mer of each species' training regions. Returns (accuracy,
+    fraction of windows called); a window with no such k-mer is left uncalled and scores as a
+    guess would (1 / species).
     """
     owners = []  # per species: sorted unique k-mers of its training regions
     for genome, regions in zip(data.genomes, data.split_regions("train")):
@@ -73,7 +75,8 @@ def exact_match_accuracy(data: SpeciesDataModule, windows: np.ndarray, labels: n
     member = np.stack([s[np.searchsorted(s, codes).clip(max=len(s) - 1)] == codes for s in owners])  # (S, K)
     single = member.sum(axis=0) == 1
     votes = np.stack([np.bincount(rows[single & m], minlength=len(windows)) for m in member])  # (S, N)
-    return float(((votes.argmax(axis=0) == labels) & (votes.max(axis=0) > 0)).mean())
+    called = votes.max(axis=0) > 0
+    return float(np.where(called, votes.argmax(axis=0) == labels, 1 / len(owners)).mean()), float(called.mean())
 
 
 def stacked(dataset, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +99,9 @@ def kmer_baseline(data: SpeciesDataModule, ks: list[int], train_windows: int = 4
         model.fit(kmer_frequencies(x_train, k), y_train)
         accuracy[f"k{k}"] = float((model.predict(kmer_frequencies(x_test, k)) == y_test).mean())
     if exact_k:
-        accuracy[f"exact{exact_k}"] = exact_match_accuracy(data, x_test, y_test, exact_k)
-    return {"accuracy": accuracy, "train_windows": len(y_train), "test_windows": len(y_test),
+        accuracy[f"exact{exact_k}"], called = exact_match_accuracy(data, x_test, y_test, exact_k)
+    return {"accuracy": accuracy, **({f"exact{exact_k}_called": called} if exact_k else {}),
+            "train_windows": len(y_train), "test_windows": len(y_test),
             "chance": 1 / len(data.classes), "seq_len": data.hparams.seq_len}
 
 
