@@ -153,4 +153,4 @@ def main(argv: list[str]) -> dict:
         return train(rest)
     if action == "generate":
         return generate_clips(rest)
-    raise InputError("seqmamba audio", f"unknown action {action!r}; use train or generate")
+    raise InputError(action, "unknown audio action; use `seqmamba audio train` or `seqmamba audio generate`")
