@@ -15,7 +15,7 @@ from torchmetrics.aggregation import MeanMetric
 from seqmamba.errors import InputError
 from seqmamba.nn import MambaLMConfig
 from seqmamba.nn.classifier import SequenceClassifier, load_pretrained_backbone
-from seqmamba.tasks.optim import adamw_warmup_cosine
+from seqmamba.tasks.optim import adamw_warmup_cosine, check_optimizer_settings
 
 
 def accuracies(confusion: torch.Tensor) -> tuple[float, list[float]]:
@@ -37,6 +37,7 @@ class ClassifierTask(lightning.LightningModule):
                  classes: list[str] | None = None, lr: float = 2e-3, weight_decay: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.95), warmup_steps: int = 50, min_lr_ratio: float = 0.1) -> None:
         super().__init__()
+        check_optimizer_settings(lr, weight_decay, betas, warmup_steps, min_lr_ratio)
         backbone = backbone or MambaLMConfig()
         self.save_hyperparameters()
         self.backbone_config = backbone  # hparams may hold it as a dict (LightningCLI records what it parsed)
