@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from seqmamba.errors import InputError
+from seqmamba.outputs import output_folder
 
 MANIFEST_DIR = Path(__file__).resolve().parents[2] / "data" / "manifests"
 SUMS_NAME = "SHA256SUMS"
@@ -122,7 +123,7 @@ def _file_entry(path: Path, index: int, raw: object) -> ManifestFile:
 
 def fetch(manifest: Manifest, dest: Path, *, base_url: str | None = None, progress: bool = True) -> list[Path]:
     """Make every file of a manifest present and verified in dest, downloading only what is missing."""
-    dest.mkdir(parents=True, exist_ok=True)
+    output_folder(dest, "--dest")
     sums_path = dest / SUMS_NAME
     sums = _read_sums(sums_path)
     outputs = []

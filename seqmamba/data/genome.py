@@ -53,6 +53,30 @@ def _check_first_line(path: Path, compressed: bool) -> None:
     raise InputError(path, "no FASTA records: the file holds no '>' header line; point fasta: at a genome FASTA")
 
 
+def _check_index_file(path: Path) -> None:
+    """An existing .fai must parse as one (name, length, offset, bases per line, bytes per line) row per record."""
+    index = Path(f"{path}.fai")
+    if not index.exists():
+        return
+    for number, line in enumerate(index.read_bytes().splitlines(), start=1):
+        fields = line.split(b"\t")
+        if len(fields) not in (5, 6) or not all(field.strip().isdigit() for field in fields[1:]):
+            raise InputError(index, f"line {number}: not a FASTA index row (name, length, offset, line bases, line "
+                                    f"bytes); delete {index.name} and it is rebuilt from the FASTA")
+
+
+def _check_index_fits(path: Path, genome: pyfaidx.Fasta, compressed: bool) -> None:
+    """A .fai built before the FASTA was shortened points past its end: refuse it rather than read garbage."""
+    if compressed:
+        return
+    size = path.stat().st_size
+    for name, record in genome.faidx.index.items():
+        if record.bend > size:
+            raise InputError(f"{path}.fai", f"does not match {path.name}: record {name!r} ends at byte {record.bend}, "
+                                            f"past the end of the file ({size} bytes), so the FASTA changed after "
+                                            f"the index was built; delete {path.name}.fai and it is rebuilt")
+
+
 def open_genome(path: str | os.PathLike) -> pyfaidx.Fasta:
     """Open a genome for random access, rejecting files that would fail later with an obscure error."""
     path = Path(path)
@@ -62,9 +86,12 @@ def open_genome(path: str | os.PathLike) -> pyfaidx.Fasta:
         raise InputError(path, "empty file; expected a FASTA genome (plain or bgzip-compressed)")
     compressed = _check_compression(path)
     _check_first_line(path, compressed)
+    _check_index_file(path)
     try:
         genome = pyfaidx.Fasta(str(path), as_raw=True)
     except pyfaidx.FastaIndexingError as error:
+        if "Bad sequence name" in str(error):
+            raise InputError(path, f"a header line has no name ({error}); write a name right after every '>'") from None
         raise InputError(path, f"cannot index it: {error} Rewrap the sequence lines to one width "
                                f"(e.g. `seqkit seq -w 60`).") from None
     except pyfaidx.UnsupportedCompressionFormat as error:
@@ -74,6 +101,7 @@ def open_genome(path: str | os.PathLike) -> pyfaidx.Fasta:
     except OSError as error:
         raise InputError(path, f"{error} If the index cannot be written beside the FASTA, copy the FASTA to a "
                                f"writable directory or build the index there with `samtools faidx {path}`.") from None
+    _check_index_fits(path, genome, compressed)
     if not any(length > 0 for length in contig_lengths(genome).values()):
         raise InputError(path, "no sequence: every record is empty; point fasta: at a genome FASTA")
     return genome

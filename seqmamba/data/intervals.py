@@ -64,6 +64,7 @@ def _parse_bed_line(fields: list[str], contig_lengths: dict[str, int]) -> tuple[
 def read_bed_splits(bed_path: str | os.PathLike, contig_lengths: dict[str, int]) -> dict[str, list[Interval]]:
     """Read a HyenaDNA-style `human-sequences.bed` (chrom, start, end, split), so a published split is reused."""
     splits: dict[str, list[Interval]] = {name: [] for name in SPLITS}
+    line_of: dict[Interval, int] = {}
     try:
         with open(bed_path) as bed:
             for number, line in enumerate(bed, start=1):
@@ -74,9 +75,25 @@ def read_bed_splits(bed_path: str | os.PathLike, contig_lengths: dict[str, int])
                 except ValueError as error:
                     raise InputError(bed_path, f"line {number}: {error}") from None
                 splits[split].append(interval)
+                line_of.setdefault(interval, number)
     except OSError as error:
         raise InputError(bed_path, f"cannot read the BED file ({error.strerror}); check the bed: path") from None
+    _refuse_overlaps(bed_path, splits, line_of)
     return splits
+
+
+def _refuse_overlaps(bed_path: str | os.PathLike, splits: dict[str, list[Interval]], line_of: dict[Interval, int]) -> None:
+    """Intervals of two different splits must not share a base: that would train on held-out sequence."""
+    tagged = sorted((i.contig, i.start, i.end, split, i) for split, intervals in splits.items() for i in intervals)
+    reach: dict[str, tuple[int, str, Interval]] = {}  # contig -> furthest end so far, its split and interval
+    for contig, start, end, split, interval in tagged:
+        far_end, far_split, far = reach.get(contig, (-1, split, interval))
+        if start < far_end and split != far_split:
+            raise InputError(bed_path, f"lines {line_of[far]} and {line_of[interval]}: a {far_split} interval and a "
+                                       f"{split} interval overlap on {contig} ({max(start, far.start)}-"
+                                       f"{min(end, far_end)}): held-out bases would be trained on; make the splits disjoint")
+        if end > far_end:
+            reach[contig] = (end, split, interval)
 
 
 def split_by_contig(contig_lengths: dict[str, int], valid_contigs: list[str], test_contigs: list[str],

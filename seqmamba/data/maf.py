@@ -25,6 +25,7 @@ import numpy as np
 
 from seqmamba.data.species import write_manifest
 from seqmamba.errors import InputError
+from seqmamba.outputs import output_folder
 
 DEFAULT_SPECIES = {"Hsap": "human", "Ptro": "chimpanzee", "Ggor": "gorilla", "Ppyg": "orangutan"}
 DEFAULT_OUT_DIR = Path("data/cache/apes")
@@ -73,7 +74,7 @@ def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] |
     """
     species = species or DEFAULT_SPECIES
     reference = next(iter(species))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(out_dir, "--out")
     paths = {prefix: out_dir / f"{name}.fa" for prefix, name in species.items()}
     tmp_paths = {prefix: path.with_name(f".{path.name}.tmp") for prefix, path in paths.items()}
     tallies = {prefix: _Tally() for prefix in species}

@@ -27,7 +27,7 @@ from seqmamba.data.audio_datasets import (
 from seqmamba.data.intervals import SPLITS
 from seqmamba.data.quantize import QUANTIZATIONS
 from seqmamba.errors import InputError
-from seqmamba.tasks.loaders import ResumableLoader, SkippableBatchSampler
+from seqmamba.tasks.loaders import SkippableBatchSampler
 
 LAYOUTS = ("sc09", "youtubemix")
 MAX_BITS = 16
@@ -113,7 +113,7 @@ class AudioDataModule(lightning.LightningDataModule):
         """Quantized autoregressive pairs of a split's segments."""
         return QuantizedSegments(self.segments(split), self.seq_len, self.quantization, self.bits)
 
-    def train_dataloader(self) -> ResumableLoader:
+    def train_dataloader(self) -> DataLoader:
         """Training segments in a seeded order of their own each epoch (or samples_per_epoch random draws),
         resumable mid-epoch: the order depends only on seed and epoch."""
         dataset = self.dataset("train")
@@ -122,7 +122,7 @@ class AudioDataModule(lightning.LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed * EPOCH_SEED_STRIDE + epoch)
         order = RandomSampler(dataset, replacement=draws > len(dataset), num_samples=draws, generator=generator)
         batches = SkippableBatchSampler(order, self.batch_size, drop_last=draws >= self.batch_size)
-        return ResumableLoader(dataset, batch_sampler=batches, num_workers=self.num_workers)
+        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers)
 
     def _evaluation_loader(self, split: str) -> DataLoader:
         return DataLoader(self.dataset(split), batch_size=self.batch_size, num_workers=self.num_workers)

@@ -1,8 +1,9 @@
-"""A training DataLoader that can start mid-epoch, so a resumed run sees exactly the batches it had left.
+"""Training batches that can start mid-epoch, so a resumed run sees exactly the batches it had left.
 
-Lightning saves the `state_dict` of any stateful train loader in the checkpoint and calls `load_state_dict`
-before iterating on resume; the run machinery records how many batches of the epoch were trained just before
-it saves. Skipping happens on indices, so skipped batches are never loaded.
+The run machinery records in every checkpoint how many batches of the current epoch were trained, and on
+resume calls `resume_mid_epoch(n)` before Lightning builds the train loader (Lightning restores callbacks
+first, then draws the first batch while configuring optimizers). The next epoch to be iterated then drops
+its first n batches. Skipping happens on indices, so skipped batches are never loaded.
 """
 
 from __future__ import annotations
@@ -11,35 +12,29 @@ from collections.abc import Callable, Iterator, Sized
 
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
+_pending_skip = 0  # batches the next train epoch must drop: set on resume, consumed once
+
+
+def resume_mid_epoch(batches_done: int) -> None:
+    """Make the next train epoch iterated in this process start after its first `batches_done` batches."""
+    global _pending_skip
+    _pending_skip = batches_done
+
 
 class SkippableBatchSampler(BatchSampler):
-    """BatchSampler whose next iteration drops its first `skip` batches (then forgets the skip)."""
-
-    skip = 0
+    """BatchSampler whose first iteration after a mid-epoch resume drops the batches already trained."""
 
     def __iter__(self) -> Iterator[list[int]]:
-        skip, self.skip = self.skip, 0
+        global _pending_skip
+        skip, _pending_skip = _pending_skip, 0
         for number, batch in enumerate(super().__iter__()):
             if number >= skip:
                 yield batch
 
 
-class ResumableLoader(DataLoader):
-    """DataLoader with Lightning's stateful-loader interface: the state is the number of batches trained."""
-
-    batches_done = 0
-
-    def state_dict(self) -> dict[str, int]:
-        return {"batches_done": self.batches_done}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        if isinstance(self.batch_sampler, SkippableBatchSampler):
-            self.batch_sampler.skip = int(state.get("batches_done", 0))
-
-
 def resumable_loader(dataset: Dataset, batch_size: int, *, drop_last: bool = True, collate_fn: Callable | None = None,
-                     num_workers: int = 0, **kwargs) -> ResumableLoader:
+                     num_workers: int = 0, **kwargs) -> DataLoader:
     """The train loader every data module uses: in order (the dataset draws its own seeded randomness), resumable."""
     assert isinstance(dataset, Sized)
     sampler = SkippableBatchSampler(SequentialSampler(dataset), batch_size=batch_size, drop_last=drop_last)
-    return ResumableLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers, **kwargs)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers, **kwargs)

@@ -38,7 +38,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from seqmamba.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
 from seqmamba.errors import InputError, RunFailed, RunInterrupted
 from seqmamba.runs import plot_losses, write_summary
-from seqmamba.tasks.loaders import ResumableLoader
+from seqmamba.tasks.loaders import resume_mid_epoch
 
 RUN_MARKERS = ("config.yaml", "checkpoints", "summary.json")  # any of these: the folder holds a run
 RUN_OUTPUTS = ("config*.yaml", "checkpoints", "logs", "logs-*", "tensorboard", "summary.json", "*.png", "*.csv")
@@ -78,7 +78,15 @@ class RunGuard(Callback):
     def __init__(self, last_path: Path, every_n_steps: int) -> None:
         self.last_path, self.every_n_steps = last_path, every_n_steps
         self.stop_signal: int | None = None
+        self.batches_done = 0  # of the current epoch, saved with every checkpoint
         self._previous_handlers: dict[int, object] = {}
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resuming: Lightning restores callbacks before it builds the train loader, which then skips these batches."""
+        resume_mid_epoch(state.get("batches_done", 0))
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT only raise a flag; the step in flight finishes, then the run saves and stops."""
@@ -110,23 +118,30 @@ class RunGuard(Callback):
                         f"Lower the learning rate (model.lr) or raise model.warmup_steps and start again")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        loader = trainer.train_dataloader
-        if isinstance(loader, ResumableLoader):
-            loader.batches_done = batch_idx + 1  # what a checkpoint saved now must skip on resume
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None and not torch.isfinite(loss.detach()).all():
             self._diverged(trainer, "the training loss")
-        stop = self.stop_signal is not None
-        if trainer.world_size > 1:
-            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
-        if stop:
+        if batch_idx + 1 >= trainer.num_training_batches:
+            return  # the epoch's last batch: on_train_epoch_end saves (and stops) after its validation
+        self.batches_done = batch_idx + 1  # what a checkpoint saved now must skip on resume
+        if self._stop_requested(trainer):
             self.save_last(trainer)
             raise RunInterrupted(self.stop_signal or signal.SIGTERM, "")
-        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+        if trainer.global_step % self.every_n_steps == 0:
             self.save_last(trainer)
 
     def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        self.batches_done = 0  # a checkpoint from here on starts the next epoch at its first batch
         self.save_last(trainer)
+        if self._stop_requested(trainer):
+            raise RunInterrupted(self.stop_signal or signal.SIGTERM, "")
+
+    def _stop_requested(self, trainer: lightning.Trainer) -> bool:
+        """A signal reached this process (or, under DDP, any process): all ranks stop at the same step."""
+        stop = self.stop_signal is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        return stop
 
 
 class RunCLI(LightningCLI):
@@ -307,6 +322,7 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
         raise RunInterrupted(stopped.exit_status - 128, resume_hint(command, run_dir, guard, trainer)) from None
     finally:
         guard.restore_signal_handlers()
+        resume_mid_epoch(0)  # nothing pending leaks into another run in this process
     if guard.stop_signal is not None:  # a signal during the last validation: fit ended, the final save was skipped
         guard.save_last(trainer)
         raise RunInterrupted(guard.stop_signal, resume_hint(command, run_dir, guard, trainer))

@@ -1,0 +1,19 @@
+"""Output folders named by users (--dest, --out, -o): made on demand, never over an existing file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqmamba.errors import InputError
+
+
+def output_folder(path: str | Path, flag: str) -> Path:
+    """Create (if needed) and return a folder for a command's outputs; a path naming a file is refused."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(path, f"{flag} names an existing file; give a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(path, f"cannot create the {flag} folder ({error.strerror})") from None
+    return path
