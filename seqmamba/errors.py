@@ -22,6 +22,9 @@ class InputError(UserFacingError, ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # raised in worker processes (process pools), it must cross back intact
+        return (type(self), (self.path, self.problem))
+
 
 class RunFailed(UserFacingError):
     """A run that cannot go on (the loss diverged, the disk is full); its last good checkpoint is kept."""
@@ -33,5 +36,9 @@ class RunInterrupted(UserFacingError):
     label = "stopped"
 
     def __init__(self, signum: int, message: str) -> None:
+        self.signum = signum
         self.exit_status = 128 + signum
         super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.signum, str(self)))

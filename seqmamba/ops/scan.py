@@ -46,10 +46,16 @@ def selective_state_update(
 ) -> torch.Tensor:
     """One token of the recurrence for decoding; updates `state` in place and returns y (B, D).
 
-    mamba-ssm's Triton kernel handles real A only: complex A always takes the PyTorch step.
+    mamba-ssm's Triton kernel handles real A; complex A has a Triton kernel of ours (one launch per layer).
     """
-    if not A.is_complex() and use_kernels(state, x, A):
-        return KERNELS.selective_state_update(state, x, dt, A, B, C, D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
+    if use_kernels(state, x, A):
+        if A.is_complex():
+            from seqmamba.ops.complex_state_update import complex_state_update  # Triton: present with the kernels
+
+            step = complex_state_update
+        else:
+            step = KERNELS.selective_state_update
+        return step(state, x, dt, A, B, C, D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
     return selective_state_update_portable(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
 
 
