@@ -1,4 +1,10 @@
-"""The portable selective scan equals a plain sequential scan: real and complex A, all options, gradients."""
+"""The portable selective scan equals a plain sequential scan: real and complex A, all options, gradients.
+
+Its forward without gradients runs numba's compiled kernel on the CPU ('portable' and 'auto' backends)
+and plain PyTorch under the 'pytorch' backend; both are checked.
+"""
+
+import threading
 
 import pytest
 import torch
@@ -23,14 +29,16 @@ def make_inputs(complex_a: bool, groups: int | None, batch=2, dim=8, N=4, L=37, 
     return u, delta, A, B, C, D, z, bias
 
 
+@pytest.mark.parametrize("backend", ["portable", "pytorch"])
 @pytest.mark.parametrize("complex_a", [False, True])
 @pytest.mark.parametrize("groups", [None, 2])
 @pytest.mark.parametrize("options", [dict(), dict(D=True, z=True, bias=True, softplus=True)])
-def test_forward_and_last_state_match_sequential(complex_a, groups, options):
+def test_forward_and_last_state_match_sequential(backend, complex_a, groups, options):
     u, delta, A, B, C, D, z, bias = make_inputs(complex_a, groups)
     kw = dict(D=D if options.get("D") else None, z=z if options.get("z") else None,
               delta_bias=bias if options.get("bias") else None, delta_softplus=bool(options.get("softplus")))
-    y, last = selective_scan_portable(u, delta, A, B, C, return_last_state=True, **kw)
+    with ops.force_backend(backend):
+        y, last = selective_scan_portable(u, delta, A, B, C, return_last_state=True, **kw)
     y_ref, last_ref = sequential_scan(u, delta, A, B, C, **kw)
     assert last.dtype == (torch.complex64 if complex_a else torch.float32)
     torch.testing.assert_close(y.double(), y_ref, rtol=1e-4, atol=1e-4)
@@ -62,10 +70,12 @@ def test_checkpointed_segments_give_same_values_and_gradients():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_huge_steps_do_not_overflow():
+@pytest.mark.parametrize("backend", ["portable", "pytorch"])
+def test_huge_steps_do_not_overflow(backend):
     """A cumsum-of-logs scan would need exp(+sum delta*A) here: ours multiplies decays <= 1 only."""
     u, delta, A, B, C, *_ = make_inputs(False, None, L=200)
-    y = selective_scan_portable(u, delta.abs() * 1e3, A * 10, B, C)
+    with ops.force_backend(backend):
+        y = selective_scan_portable(u, delta.abs() * 1e3, A * 10, B, C)
     y_ref, _ = sequential_scan(u, delta.abs() * 1e3, A * 10, B, C)
     assert torch.isfinite(y).all()
     torch.testing.assert_close(y.double(), y_ref, rtol=1e-4, atol=1e-4)
@@ -99,3 +109,63 @@ def test_forcing_cuda_without_kernels_fails_loudly():
         pytest.skip("kernels present here")
     with ops.force_backend("cuda"), pytest.raises(RuntimeError, match="forced to 'cuda'"):
         ops.selective_scan(*make_inputs(False, None)[:5])
+
+
+needs_numba = pytest.mark.skipif(ops.backend.NUMBA_SCAN is None, reason="numba is not installed")
+
+
+@needs_numba
+def test_forward_without_grad_runs_numba_and_with_grad_pytorch(monkeypatch):
+    import seqmamba.ops.portable_scan as portable_scan
+
+    calls = []
+    monkeypatch.setattr(portable_scan, "NUMBA_SCAN", lambda *args: calls.append(1) or ops.backend.NUMBA_SCAN(*args))
+    u, delta, A, B, C, D, z, bias = make_inputs(False, None)
+    with torch.no_grad():
+        selective_scan_portable(u, delta, A, B, C, D, z, bias, True)
+    assert len(calls) == 1
+    with ops.force_backend("pytorch"), torch.no_grad():
+        selective_scan_portable(u, delta, A, B, C, D, z, bias, True)
+    selective_scan_portable(u.requires_grad_(), delta, A, B, C, D, z, bias, True).sum().backward()
+    assert len(calls) == 1 and u.grad is not None
+
+
+@needs_numba
+@pytest.mark.parametrize("seed", range(6))
+def test_numba_equals_pytorch_on_random_shapes(seed):
+    """Odd lengths (1 included), groups, complex A, bfloat16 inputs: the two forwards agree."""
+    g = torch.Generator().manual_seed(seed)
+    pick = lambda *options: options[torch.randint(len(options), (1,), generator=g).item()]  # noqa: E731
+    groups, complex_a = pick(None, 1, 2), bool(seed % 2)
+    dim, L = 4 * pick(1, 2, 3), pick(1, 2, 7, 33, 130)
+    inputs = make_inputs(complex_a, groups, batch=pick(1, 3), dim=dim, N=pick(1, 4, 16), L=L, seed=seed)
+    dtype = pick(torch.float32, torch.bfloat16)
+    u, delta, A, B, C, D, z, bias = (t.to(dtype) if t.dim() == 3 or t.dim() == 4 else t for t in inputs)
+    results = {}
+    for backend in ("portable", "pytorch"):
+        with ops.force_backend(backend):
+            results[backend] = selective_scan_portable(u, delta, A, B, C, D, z, bias, True, return_last_state=True)
+    (y, last), (y_ref, last_ref) = results["portable"], results["pytorch"]
+    assert y.dtype == dtype and last.dtype == last_ref.dtype
+    torch.testing.assert_close(y, y_ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(last, last_ref, rtol=1e-4, atol=1e-4)
+
+
+@needs_numba
+def test_numba_scan_from_several_threads():
+    """Concurrent callers (a web server's threads) each get what a lone caller gets, to the bit."""
+    cases = [make_inputs(complex_a, None, L=64, seed=seed) for seed, complex_a in enumerate([False, True] * 2)]
+    expected = [selective_scan_portable(*x[:5]) for x in cases]
+    results = [None] * len(cases)
+
+    def scan(i: int) -> None:
+        results[i] = [selective_scan_portable(*cases[i][:5]) for _ in range(5)]
+
+    threads = [threading.Thread(target=scan, args=(i,)) for i in range(len(cases))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got, want in zip(results, expected):
+        for y in got:
+            assert torch.equal(y, want)

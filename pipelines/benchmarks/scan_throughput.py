@@ -2,9 +2,13 @@
 
 Both backends run on the same tensors (on the GPU, or the portable one alone on CPU), for real and
 complex A, with the arguments the Mamba mixer passes (D, z gate, dt bias, softplus). Also reports
-how far the two backends' outputs and gradients are apart at the smallest length.
+how far the two backends' outputs and gradients are apart at the smallest length. With --vs-loop,
+the CPU path (numba forward, PyTorch forward and backward) against a per-step PyTorch loop shaped
+like mamba-ssm's `selective_scan_ref`, timed in turns in one process, forward and forward+backward.
 
     python -m pipelines.benchmarks.scan_throughput --out pipelines/benchmarks/results/scan_h100.json
+    python -m pipelines.benchmarks.scan_throughput --device cpu --vs-loop --lengths 1024 --batches 1 \
+        --dtypes float32 --out pipelines/benchmarks/results/scan_throughput_cpu.json
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from pipelines.benchmarks.timing import (
     default_device,
@@ -26,9 +32,12 @@ from pipelines.benchmarks.timing import (
 )
 from seqmamba import ops
 from seqmamba.nn import ComplexMamba, Mamba
+from seqmamba.ops.backend import NUMBA_SCAN
+from seqmamba.ops.portable_scan import unpack_bc
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 ARGUMENTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")  # selective_scan's order
+LOOP_SHAPES = ((2, 64, 16, 4096), (4, 256, 16, 2048))  # (batch, d, N, L): the issue's CPU goals
 
 
 def scan_inputs(batch: int, d: int, n: int, L: int, complex_a: bool, dtype: torch.dtype,
@@ -92,6 +101,64 @@ def compare_backends(complex_a: bool, dtype: torch.dtype, batch: int, L: int,
     }
 
 
+def selective_scan_loop(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                        D: torch.Tensor, z: torch.Tensor, delta_bias: torch.Tensor) -> torch.Tensor:
+    """mamba-ssm's `selective_scan_ref` (softplus on): exp(delta A) and delta B u for all steps, then a loop over L."""
+    u, delta = u.float(), F.softplus(delta.float() + delta_bias[:, None].float())
+    B, C = unpack_bc(B, A)[:, 0], unpack_bc(C, A)[:, 0]  # (b, n, L), complex where A is
+    delta_A = torch.exp(torch.einsum("bdl,dn->bdln", delta.to(A.dtype), A))
+    delta_B_u = torch.einsum("bdl,bnl->bdln", (delta * u).to(B.dtype), B)
+    state, ys = u.new_zeros(u.shape[0], u.shape[1], A.shape[1], dtype=A.dtype), []
+    for t in range(u.shape[2]):
+        state = delta_A[:, :, t] * state + delta_B_u[:, :, t]
+        y = torch.einsum("bdn,bn->bd", state, C[:, :, t])
+        ys.append(2 * y.real if y.is_complex() else y)
+    return (torch.stack(ys, dim=2) + u * D[:, None]) * F.silu(z.float())
+
+
+def median_ms_in_turns(contenders: dict[str, Callable[[], object]], reps: int, warmup: int) -> dict[str, float]:
+    """Median ms of each contender, run one after another `reps` times, so a busy machine slows all alike."""
+    cpu = torch.device("cpu")
+    for run in contenders.values():
+        time_steps(run, cpu, warmup, 0)
+    seconds = {name: [] for name in contenders}
+    for _ in range(reps):
+        for name, run in contenders.items():
+            seconds[name] += time_steps(run, cpu, 0, 1)
+    return {name: 1000 * statistics.median(s) for name, s in seconds.items()}
+
+
+def compare_with_loop(batch: int, d: int, n: int, L: int, complex_a: bool, args: argparse.Namespace) -> dict:
+    """Median ms of the loop and of our CPU paths, forward and forward+backward, and the loop's time over ours."""
+    x = scan_inputs(batch, d, n, L, complex_a, torch.float32, torch.device("cpu"))
+    leaves, grad_out = [x[name] for name in ARGUMENTS], torch.randn_like(x["u"])
+
+    def forward(backend: str) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            with torch.no_grad(), ops.force_backend("pytorch" if backend == "loop" else backend):
+                if backend == "loop":
+                    return selective_scan_loop(*leaves)
+                return ops.selective_scan(*leaves, delta_softplus=True)
+        return run
+
+    forwards = {"loop": forward("loop"), "pytorch": forward("pytorch")}
+    if NUMBA_SCAN is not None:
+        forwards["numba"] = forward("portable")  # the portable path as `auto` runs it on CPU without grad
+    backwards = {"loop": lambda: torch.autograd.grad(selective_scan_loop(*leaves), leaves, grad_out),
+                 "portable": lambda: forward_backward(x, grad_out)}
+    reference = forwards["loop"]()
+    ms = {"forward": median_ms_in_turns(forwards, args.reps, args.warmup),
+          # the loop's backward adds a full (B, D, L, N) gradient per step: minutes, so fewer turns
+          "forward_backward": median_ms_in_turns(backwards, args.loop_backward_reps, 0)}
+    return {
+        "ms": {f"{mode}_{name}": round(value, 3) for mode, times in ms.items() for name, value in times.items()},
+        "loop_over_ours": {f"{mode}_{name}": round(times["loop"] / value, 2)
+                           for mode, times in ms.items() for name, value in times.items() if name != "loop"},
+        "max_abs_diff_vs_loop": {f"forward_{name}": (run() - reference).abs().max().item()
+                                 for name, run in forwards.items() if name != "loop"},
+    }
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=default_device(), help="cuda (kernel and portable) or cpu (portable)")
@@ -104,6 +171,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--d-state", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--vs-loop", action="store_true",
+                        help="also time the CPU path against a per-step loop (selective_scan_ref) at the issue's shapes")
+    parser.add_argument("--loop-backward-reps", type=int, default=1,
+                        help="turns of the (slow) forward+backward comparison with the loop")
     parser.add_argument("--out", help="also write the JSON report here")
     return parser.parse_args()
 
@@ -129,12 +200,21 @@ def main() -> None:
                         case |= run_case(lambda: time_scan(backend, complex_a, dtype, batch, L, args, device))
                         cases.append(case)
                         print(case, file=sys.stderr, flush=True)
+    vs_loop = []
+    for batch, d, n, L in LOOP_SHAPES if args.vs_loop else ():
+        for complex_a in (False, True):
+            case = {"batch": batch, "d": d, "N": n, "L": L, "complex": complex_a}
+            case |= run_case(lambda: compare_with_loop(batch, d, n, L, complex_a, args))
+            vs_loop.append(case)
+            print(case, file=sys.stderr, flush=True)
     emit({
         "benchmark": "scan_throughput",
         "environment": environment(device),
-        "settings": {name: value for name, value in vars(args).items() if name != "out"} | {"backends": backends},
+        "settings": {name: value for name, value in vars(args).items() if name != "out"}
+        | {"backends": backends, "numba": NUMBA_SCAN is not None, "cpu_threads": torch.get_num_threads()},
         "cases": cases,
         "agreement": agreement,
+        "vs_loop": vs_loop,
     }, args.out)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
 
 from seqmamba.checkpoints import allow_in_checkpoints
 from seqmamba.nn.block import Block
@@ -34,6 +35,7 @@ class MambaLMConfig:
     pad_vocab_size_multiple: int = 8
     tie_embeddings: bool = True
     norm_eps: float = 1e-5
+    activation_checkpointing: bool = False  # training only: blocks recomputed in backward; same results, less memory
 
     @property
     def padded_vocab_size(self) -> int:
@@ -60,8 +62,13 @@ class MixerModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, cache: list[MixerCache] | None = None) -> torch.Tensor:
         hidden_states, residual = self.embedding(input_ids), None
+        recompute = (self.config.activation_checkpointing and self.training and cache is None
+                     and torch.is_grad_enabled())
         for i, layer in enumerate(self.layers):
-            hidden_states, residual = layer(hidden_states, residual, None if cache is None else cache[i])
+            if recompute:  # keep only each block's inputs; its activations are rebuilt in backward
+                hidden_states, residual = checkpoint(layer, hidden_states, residual, use_reentrant=False)
+            else:
+                hidden_states, residual = layer(hidden_states, residual, None if cache is None else cache[i])
         return self.norm_f(hidden_states, residual, residual_in_fp32=self.config.residual_in_fp32)
 
     def step(self, input_ids: torch.Tensor, cache: list[MixerCache]) -> torch.Tensor:

@@ -1,20 +1,24 @@
-"""The one place that decides between mamba-ssm's CUDA kernels and the portable PyTorch path.
+"""The one place that decides between mamba-ssm's CUDA kernels, the numba CPU scan and plain PyTorch.
 
-Models never test for CUDA themselves: they call `seqmamba.ops`, which asks `use_kernels` here.
-The choice can be forced (tests, benchmarks, debugging) with `force_backend` or the environment
-variable SEQMAMBA_BACKEND=portable|cuda.
+Models never test for CUDA themselves: they call `seqmamba.ops`, which asks `use_kernels` (GPU)
+and `use_numba` (CPU) here. The choice can be forced (tests, benchmarks, debugging) with
+`force_backend` or the environment variable SEQMAMBA_BACKEND:
+  auto      CUDA kernels on GPU tensors; elsewhere the portable scan, its forward compiled by numba
+  portable  never the CUDA kernels; the numba forward still runs where it applies
+  pytorch   plain PyTorch everywhere: the reference the others are checked against
+  cuda      CUDA kernels, an error where they cannot run
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 import torch
 
-BACKENDS = ("auto", "portable", "cuda")
+BACKENDS = ("auto", "portable", "pytorch", "cuda")
 
 
 def _load_kernels() -> SimpleNamespace | None:
@@ -36,7 +40,17 @@ def _load_kernels() -> SimpleNamespace | None:
     )
 
 
+def _load_numba_scan() -> Callable | None:
+    """The numba-compiled CPU scan forward; None where numba is not installed or does not load."""
+    try:
+        from seqmamba.ops.numba_scan import selective_scan_numba
+    except Exception:  # ImportError, or numba built for another numpy
+        return None
+    return selective_scan_numba
+
+
 KERNELS = _load_kernels()
+NUMBA_SCAN = _load_numba_scan()
 _forced = os.environ.get("SEQMAMBA_BACKEND", "auto")
 if _forced not in BACKENDS:
     raise ValueError(f"SEQMAMBA_BACKEND={_forced!r}: expected one of {', '.join(BACKENDS)}")
@@ -54,7 +68,7 @@ def current_backend() -> str:
 
 def use_kernels(*tensors: torch.Tensor | None) -> bool:
     """True where the CUDA kernels should run on these tensors (all on a CUDA device, kernels present)."""
-    if _forced == "portable":
+    if _forced in ("portable", "pytorch"):
         return False
     ok = KERNELS is not None and all(t.is_cuda for t in tensors if t is not None)
     if _forced == "cuda" and not ok:
@@ -62,9 +76,15 @@ def use_kernels(*tensors: torch.Tensor | None) -> bool:
     return ok
 
 
+def use_numba(*tensors: torch.Tensor | None) -> bool:
+    """True where the numba scan forward should run: numba present, all tensors on the CPU, not forced off."""
+    on_cpu = all(t.device.type == "cpu" for t in tensors if t is not None)
+    return NUMBA_SCAN is not None and _forced != "pytorch" and on_cpu
+
+
 @contextlib.contextmanager
 def force_backend(name: str) -> Iterator[None]:
-    """Run a block with the backend forced to 'portable' or 'cuda' ('auto' restores the default)."""
+    """Run a block with the backend forced to 'portable', 'pytorch' or 'cuda' ('auto' restores the default)."""
     global _forced
     if name not in BACKENDS:
         raise ValueError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")

@@ -3,7 +3,8 @@
 The recurrence itself is `linear_scan` (two-level chunked, with an adjoint backward); this module
 turns mamba-ssm's inputs into its decays and drives and reads the output off the states. Long
 sequences are cut into segments that are checkpointed under autograd, so memory for (B, D, L, N)
-intermediates is bounded by one segment.
+intermediates is bounded by one segment. Where no gradient is wanted on the CPU, the recurrence
+runs in numba's compiled kernel instead (`numba_scan`), when the backend allows it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from seqmamba.ops.backend import NUMBA_SCAN, use_numba
 from seqmamba.ops.linear_scan import linear_scan
 
 SEGMENT_ELEMENTS = 1 << 24  # (B, D, segment, N) elements held at once under autograd
@@ -86,20 +88,29 @@ def selective_scan_portable(
     u = u.float()
     delta = _step_sizes(delta, None if delta_bias is None else delta_bias[:, None], delta_softplus)
     B, C = unpack_bc(B, A), unpack_bc(C, A)
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
+    if not needs_grad and use_numba(u, delta, A, B, C):
+        y, h = NUMBA_SCAN(u, delta, A, B, C)
+    else:
+        y, h = _scan_segments(u, delta, A, B, C, needs_grad, segment_len)
+    y = _output(y, u, None if D is None else D[:, None], z, dtype_in)
+    return (y, h) if return_last_state else y
+
+
+def _scan_segments(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   needs_grad: bool, segment_len: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scan in PyTorch, segment by segment (each checkpointed under autograd) -> y (b, d, L), h_L (b, d, n)."""
     batch, dim, L = u.shape
     h = torch.zeros(batch, dim, A.shape[1], dtype=A.dtype, device=u.device)
     segment_len = segment_len or max(256, SEGMENT_ELEMENTS // (batch * dim * A.shape[1]))
-    checkpointed = L > segment_len and torch.is_grad_enabled() and any(
-        t.requires_grad for t in (u, delta, A, B, C)
-    )
+    checkpointed = needs_grad and L > segment_len
     ys = []
     for start in range(0, L, segment_len):
         part = slice(start, start + segment_len)
         args = (u[..., part], delta[..., part], A, B[..., part], C[..., part], h)
         y, h = checkpoint(_scan_segment, *args, use_reentrant=False) if checkpointed else _scan_segment(*args)
         ys.append(y)
-    y = _output(torch.cat(ys, dim=-1), u, None if D is None else D[:, None], z, dtype_in)
-    return (y, h) if return_last_state else y
+    return torch.cat(ys, dim=-1), h
 
 
 def selective_state_update_portable(
