@@ -144,6 +144,13 @@ class RunGuard(Callback):
         return stop
 
 
+class RunCSVLogger(CSVLogger):
+    """logs/metrics.csv, then logs-1/, logs-2/ ... for resumed runs, chosen when logging starts (after --overwrite)."""
+
+    def _get_next_version(self) -> str:
+        return fresh_name(Path(self.root_dir), "logs", "/metrics.csv")
+
+
 class RunCLI(LightningCLI):
     """LightningCLI whose Trainer logs, checkpoints and saves its config into one run directory."""
 
@@ -167,7 +174,7 @@ class RunCLI(LightningCLI):
         self.guard = RunGuard(run_dir / "checkpoints" / "last.ckpt", every)
         kwargs.update(
             default_root_dir=str(run_dir),
-            logger=[CSVLogger(run_dir, name="", version=fresh_name(run_dir, "logs", "/metrics.csv")),
+            logger=[RunCSVLogger(run_dir, name=""),
                     TensorBoardLogger(run_dir, name="", version="tensorboard")],
             callbacks=[self.guard,
                        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/loss",
@@ -238,6 +245,8 @@ def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     """--resume last|PATH -> the checkpoint path, refusing a resume that has nothing to resume."""
     if resume is None:
         return None
+    if "://" in resume:
+        load_checkpoint(resume)  # refuses remote checkpoints with the reason
     if resume == "last":
         path = run_dir / "checkpoints" / "last.ckpt"
         if not path.exists():
