@@ -7,11 +7,17 @@ from pathlib import Path
 from seqmamba.errors import InputError
 
 
-def output_folder(path: str | Path, flag: str) -> Path:
-    """Create (if needed) and return a folder for a command's outputs; a path naming a file is refused."""
+def check_output_folder(path: str | Path, flag: str) -> Path:
+    """Refuse, before any work, an output path that names an existing file."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(path, f"{flag} names an existing file; give a folder path")
+    return path
+
+
+def output_folder(path: str | Path, flag: str) -> Path:
+    """Create (if needed) and return a folder for a command's outputs; a path naming a file is refused."""
+    path = check_output_folder(path, flag)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:

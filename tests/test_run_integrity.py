@@ -291,3 +291,24 @@ def test_the_user_sees_no_lightning_noise_and_no_broken_pipe(tmp_path, genome):
     piped = subprocess.run(f"{sys.executable} -c 'from seqmamba.cli import entry_point; entry_point()' --help | head -1",
                            shell=True, capture_output=True, text=True, timeout=60)
     assert piped.stdout.startswith("usage: seqmamba") and "Traceback" not in piped.stderr
+
+
+@pytest.mark.parametrize("argv", [["data", "make-digits", "--out"], ["data", "make-piano", "--out"],
+                                  ["data", "fetch", "hg38", "--dest"], ["data", "apes", "--out"]])
+def test_output_folders_naming_a_file(tmp_path, capsys, argv):
+    file = tmp_path / "notes.txt"
+    file.write_text("mine")
+    assert main([*argv, str(file)]) == 2
+    assert "names an existing file" in error_line(capsys, "data") and file.read_text() == "mine"
+
+
+def test_manifest_urls_and_names_are_restricted(tmp_path):
+    from seqmamba.data.fetch import load_manifest
+    from seqmamba.errors import InputError
+
+    for entry, problem in [("url: file:///etc/passwd\n    filename: x.fa", "must start with https://"),
+                           ("url: https://example.org/SHA256SUMS\n    filename: SHA256SUMS", "reserved")]:
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text(f"name: m\nfiles:\n  - {entry}\n")
+        with pytest.raises(InputError, match=problem):
+            load_manifest(str(manifest))

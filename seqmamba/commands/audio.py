@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from seqmamba.errors import InputError
+from seqmamba.outputs import check_output_folder
 
 USAGE = "usage: seqmamba audio train [--config YAML] [--data.root DIR] ... | seqmamba audio generate --ckpt CKPT ..."
 
@@ -76,6 +77,7 @@ def check_generate_args(args: argparse.Namespace) -> None:
             raise InputError(name, f"must be {rule}, got {getattr(args, name[2:].replace('-', '_'))}")
     if args.prompt is not None and not args.prompt.is_file():
         raise InputError(args.prompt, "no such audio file for --prompt")
+    check_output_folder(args.out, "-o")
     if args.out.exists() and (any(args.out.glob("*.wav")) or (args.out / "samples.tsv").exists()):
         raise InputError(args.out, "already holds generated clips; choose another -o folder or remove them")
 

@@ -23,6 +23,7 @@ from scipy.signal import resample_poly
 from seqmamba.data.audio_datasets import SC09_LABELS, SC09_LISTS
 from seqmamba.data.audio_io import SAMPLE_RATE, write_wav
 from seqmamba.errors import InputError
+from seqmamba.outputs import check_output_folder
 
 ESPEAK = "espeak-ng"
 PITCH_RANGE = (25, 75)  # espeak-ng -p, 0..99 (50 is the voice's own)
@@ -185,6 +186,7 @@ def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: in
                 workers: int | None = None) -> dict[str, int]:
     """Render the stand-in into an empty folder with a process pool; returns clip counts per split."""
     out = Path(out)
+    check_output_folder(out, "--out")
     if out.exists() and any(out.iterdir()):
         raise InputError(out, "exists and is not empty; give a new folder (files already there are kept)")
     if per_voice < 1:

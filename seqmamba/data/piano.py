@@ -21,6 +21,7 @@ import numpy as np
 from seqmamba.data.audio_datasets import youtubemix_split_files
 from seqmamba.data.audio_io import SAMPLE_RATE, load_audio, write_wav
 from seqmamba.errors import InputError
+from seqmamba.outputs import check_output_folder, output_folder
 
 FLUIDSYNTH = "fluidsynth"
 SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/default-GM.sf2"))
@@ -83,7 +84,7 @@ def render_piece(plan: PiecePlan, sf2: Path) -> np.ndarray:
 
 def make_piano(out: str | Path, minutes: int = 20, seed: int = 0, workers: int | None = None) -> dict[str, int]:
     """Render `minutes` one-minute piano files into an empty folder; returns file counts per split."""
-    out = Path(out)
+    out = check_output_folder(out, "--out")
     if out.exists() and any(out.iterdir()):
         raise InputError(out, "exists and is not empty; give a new folder (files already there are kept)")
     if minutes < 3:
@@ -110,7 +111,7 @@ def make_piano(out: str | Path, minutes: int = 20, seed: int = 0, workers: int |
     if total < needed:
         raise InputError("--minutes", f"music21's chorales fill {total / SAMPLE_RATE / 60:.1f} minutes; ask for fewer")
     recording = np.concatenate(pieces)[:needed]
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out, "--out")
     file_len = FILE_SECONDS * SAMPLE_RATE
     for i in range(minutes):
         write_wav(out / f"piano-{i + 1}.wav", recording[i * file_len:(i + 1) * file_len])
