@@ -169,3 +169,33 @@ def test_hg38_manifest_is_valid() -> None:
     manifest = load_manifest("hg38")
     assert [f.output_name for f in manifest.files] == ["hg38.ml.fa", "human-sequences.bed"]
     assert all(f.url.startswith("https://storage.googleapis.com/basenji_barnyard2/") for f in manifest.files)
+
+
+def test_truncated_first_download_is_not_trusted_and_a_rerun_recovers(tmp_path: Path, server) -> None:
+    base, handler = server
+    packed = gzip.compress(GENOME)
+    handler.files = {"genome.fa.gz": packed[: len(packed) // 2]}  # the server itself serves a cut file
+    manifest = load_manifest(str(_manifest(tmp_path, [
+        {"url": "https://example.org/genome.fa.gz", "filename": "genome.fa.gz", "sha256": None, "decompress": "gzip"},
+    ])))
+    dest = tmp_path / "dest"
+    with pytest.raises(InputError, match="cannot decompress.*nothing recorded"):
+        fetch(manifest, dest, base_url=base, progress=False)
+    assert not (dest / SUMS_NAME).exists() or "genome.fa.gz" not in (dest / SUMS_NAME).read_text()
+    handler.files = {"genome.fa.gz": packed}
+    assert fetch(manifest, dest, base_url=base, progress=False) == [dest / "genome.fa"]
+    assert (dest / "genome.fa").read_bytes() == GENOME
+    assert (dest / SUMS_NAME).read_text() == f"{_sha(packed)}  genome.fa.gz\n"
+
+
+def test_kept_corrupt_files_are_never_replaced(tmp_path: Path, server) -> None:
+    base, handler = server
+    handler.files = {"genome.fa": GENOME}
+    manifest = load_manifest(str(_manifest(tmp_path, [
+        {"url": "https://example.org/genome.fa", "filename": "genome.fa", "sha256": _sha(b"other")},
+    ])))
+    dest = tmp_path / "dest"
+    for _ in range(2):
+        with pytest.raises(InputError, match="corrupt"):
+            fetch(manifest, dest, base_url=base, progress=False)
+    assert (dest / "genome.fa.corrupt").read_bytes() == GENOME and (dest / "genome.fa.corrupt-1").read_bytes() == GENOME
