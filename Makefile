@@ -1,16 +1,25 @@
 # Two commands do all set-up on a fresh machine: `make demo` (the main job) and `make test`.
 VENV ?= .venv
 PYTHON ?= python3
+# Debian packages the audio stand-ins and the ape data come from (tests use them too).
+SYSTEM_PACKAGES = espeak-ng fluidsynth fluid-soundfont-gm maffilter-examples
 
 $(VENV)/.installed: pyproject.toml
+	@$(MAKE) --no-print-directory system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e ".[test]"
 	touch $@
 
-.PHONY: demo test
+.PHONY: demo test system-packages
+system-packages:  ## install the Debian packages where we may (root with apt-get), else say which are missing
+	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "seqmamba: some Debian packages are missing; install them with: sudo apt-get install $(SYSTEM_PACKAGES)"; fi
+
 demo: $(VENV)/.installed  ## pretrain a DNA model on the lambda phage genome shipped in data/
-	$(VENV)/bin/seqmamba pretrain --config configs/dna/lambda-demo.yaml
+	$(VENV)/bin/seqmamba pretrain --config configs/dna/lambda-demo.yaml --overwrite true
 
 test: $(VENV)/.installed  ## the test suite (CUDA tests skip without a GPU and mamba-ssm)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
