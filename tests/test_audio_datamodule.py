@@ -11,6 +11,7 @@ from seqmamba.data.audio_datasets import IGNORE_INDEX, SC09_LABELS
 from seqmamba.data.audio_io import write_wav
 from seqmamba.errors import InputError
 from seqmamba.tasks.audio_data import AudioDataModule
+from seqmamba.tasks.loaders import resume_mid_epoch
 
 
 @pytest.fixture()
@@ -48,7 +49,7 @@ def test_training_order_is_drawn_from_seed_and_epoch_and_resumes_mid_epoch(sc09_
         data.setup("fit")
         data.trainer = SimpleNamespace(current_epoch=epoch)
         loader = data.train_dataloader()
-        loader.load_state_dict({"batches_done": skip})
+        resume_mid_epoch(skip)  # what the run machinery does when it restores a mid-epoch checkpoint
         return [b["labels"] for b in loader]
     first = epoch_labels(0)
     assert len(first) == 15
