@@ -14,6 +14,7 @@ like mamba-ssm's `selective_scan_ref`, timed in turns in one process, forward an
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from collections.abc import Callable
@@ -147,6 +148,7 @@ def compare_with_loop(batch: int, d: int, n: int, L: int, complex_a: bool, args:
     backwards = {"loop": lambda: torch.autograd.grad(selective_scan_loop(*leaves), leaves, grad_out),
                  "portable": lambda: forward_backward(x, grad_out)}
     reference = forwards["loop"]()
+    load_before = os.getloadavg()[0]
     ms = {"forward": median_ms_in_turns(forwards, args.reps, args.warmup),
           # the loop's backward adds a full (B, D, L, N) gradient per step: minutes, so fewer turns
           "forward_backward": median_ms_in_turns(backwards, args.loop_backward_reps, 0)}
@@ -156,6 +158,7 @@ def compare_with_loop(batch: int, d: int, n: int, L: int, complex_a: bool, args:
                            for mode, times in ms.items() for name, value in times.items() if name != "loop"},
         "max_abs_diff_vs_loop": {f"forward_{name}": (run() - reference).abs().max().item()
                                  for name, run in forwards.items() if name != "loop"},
+        "load_average": [load_before, os.getloadavg()[0]],  # other processes' share of the cores, before and after
     }
 
 
