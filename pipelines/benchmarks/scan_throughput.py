@@ -175,7 +175,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--vs-loop", action="store_true",
-                        help="also time the CPU path against a per-step loop (selective_scan_ref) at the issue's shapes")
+                        help="also time the CPU path against a selective_scan_ref-shaped loop at the issue's shapes")
     parser.add_argument("--loop-backward-reps", type=int, default=1,
                         help="turns of the (slow) forward+backward comparison with the loop")
     parser.add_argument("--out", help="also write the JSON report here")
