@@ -28,6 +28,8 @@ def _load_kernels() -> SimpleNamespace | None:
         from mamba_ssm.ops.selective_scan_interface import mamba_inner_fn, selective_scan_fn
         from mamba_ssm.ops.triton.layer_norm import rms_norm_fn
         from mamba_ssm.ops.triton.selective_state_update import selective_state_update
+
+        from seqmamba.ops.complex_state_update import complex_state_update  # ours: mamba-ssm's step is real-only
     except Exception:  # ImportError, or an extension built for another torch (OSError, RuntimeError)
         return None
     return SimpleNamespace(
@@ -37,6 +39,7 @@ def _load_kernels() -> SimpleNamespace | None:
         selective_scan_fn=selective_scan_fn,
         rms_norm_fn=rms_norm_fn,
         selective_state_update=selective_state_update,
+        complex_state_update=complex_state_update,
     )
 
 

@@ -49,12 +49,7 @@ def selective_state_update(
     mamba-ssm's Triton kernel handles real A; complex A has a Triton kernel of ours (one launch per layer).
     """
     if use_kernels(state, x, A):
-        if A.is_complex():
-            from seqmamba.ops.complex_state_update import complex_state_update  # Triton: present with the kernels
-
-            step = complex_state_update
-        else:
-            step = KERNELS.selective_state_update
+        step = KERNELS.complex_state_update if A.is_complex() else KERNELS.selective_state_update
         return step(state, x, dt, A, B, C, D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
     return selective_state_update_portable(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
 
