@@ -80,10 +80,10 @@ def test_checkpoint_write_is_atomic_when_the_disk_fills(tmp_path, monkeypatch):
 
 # -- signals and kill -9: a checkpoint, a resume hint, and the same result as an uninterrupted run ------------
 
-def start(run_dir: Path, genome: Path) -> subprocess.Popen:
+def start(run_dir: Path, genome: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(genome),
-                             "--run_dir", str(run_dir), *TINY, *LONG],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--run_dir", str(run_dir), *TINY, *LONG, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def wait_for_checkpoint(run_dir: Path, process: subprocess.Popen) -> None:
@@ -123,6 +123,17 @@ def test_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, genome, unint
     resumed = json.loads((run_dir / "summary.json").read_text())
     assert resumed["steps"] == uninterrupted["steps"]
     assert resumed["val_ppl"] == pytest.approx(uninterrupted["val_ppl"], rel=1e-6)
+
+
+def test_sigterm_to_the_whole_process_group_spares_loader_workers(tmp_path, genome):
+    """Schedulers signal every process of a job: DataLoader workers must leave the stop to the main process."""
+    run_dir = tmp_path / "run"
+    process = start(run_dir, genome, "--data.num_workers", "2")
+    wait_for_checkpoint(run_dir, process)
+    os.killpg(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 143, err[-2000:]
+    assert "Traceback" not in err and "SIGTERM received: saved" in err.strip().splitlines()[-1]
 
 
 # -- run directories ------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from seqmamba.data.audio_datasets import (
 from seqmamba.data.intervals import SPLITS
 from seqmamba.data.quantize import QUANTIZATIONS
 from seqmamba.errors import InputError
-from seqmamba.tasks.loaders import SkippableBatchSampler
+from seqmamba.tasks.loaders import SkippableBatchSampler, ignore_stop_signals
 
 LAYOUTS = ("sc09", "youtubemix")
 MAX_BITS = 16
@@ -122,10 +122,12 @@ class AudioDataModule(lightning.LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed * EPOCH_SEED_STRIDE + epoch)
         order = RandomSampler(dataset, replacement=draws > len(dataset), num_samples=draws, generator=generator)
         batches = SkippableBatchSampler(order, self.batch_size, drop_last=draws >= self.batch_size)
-        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers)
+        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
+                          worker_init_fn=ignore_stop_signals)
 
     def _evaluation_loader(self, split: str) -> DataLoader:
-        return DataLoader(self.dataset(split), batch_size=self.batch_size, num_workers=self.num_workers)
+        return DataLoader(self.dataset(split), batch_size=self.batch_size, num_workers=self.num_workers,
+                          worker_init_fn=ignore_stop_signals)
 
     def val_dataloader(self) -> DataLoader:
         """Validation segments in a fixed order (at most val_max_clips)."""

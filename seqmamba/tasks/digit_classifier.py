@@ -19,7 +19,7 @@ from seqmamba.data.audio_datasets import SC09_LABELS, sc09_label, sc09_split_fil
 from seqmamba.errors import InputError
 from seqmamba.metrics.mel_features import MelFeatures, MelSettings, load_clip
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
-from seqmamba.tasks.loaders import SkippableBatchSampler
+from seqmamba.tasks.loaders import SkippableBatchSampler, ignore_stop_signals
 from seqmamba.tasks.optim import warmup_cosine
 
 
@@ -193,10 +193,12 @@ class DigitDataModule(lightning.LightningDataModule):
         clips = self.clips["train"]
         sampler = SkippableBatchSampler(BalancedSampler(clips.labels.numpy(), self.seed), self.batch_size,
                                         drop_last=len(clips) >= self.batch_size)
-        return DataLoader(clips, batch_sampler=sampler, num_workers=self.num_workers)
+        return DataLoader(clips, batch_sampler=sampler, num_workers=self.num_workers,
+                          worker_init_fn=ignore_stop_signals)
 
     def _in_order(self, split: str) -> DataLoader:
-        return DataLoader(self.clips[split], batch_size=self.batch_size, num_workers=self.num_workers)
+        return DataLoader(self.clips[split], batch_size=self.batch_size, num_workers=self.num_workers,
+                          worker_init_fn=ignore_stop_signals)
 
     def val_dataloader(self) -> DataLoader:
         return self._in_order("valid")

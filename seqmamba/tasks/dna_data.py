@@ -22,7 +22,7 @@ from seqmamba.data.intervals import SPLITS, Interval, read_bed_splits, split_by_
 from seqmamba.data.tokenizer import VOCAB_SIZE
 from seqmamba.data.windows import RandomWindows, TiledWindows
 from seqmamba.errors import InputError
-from seqmamba.tasks.loaders import resumable_loader
+from seqmamba.tasks.loaders import ignore_stop_signals, resumable_loader
 
 SPLIT_MODES = ("bed", "contig", "fraction")
 LETTER_SAMPLE_CHUNKS, LETTER_CHUNK = 256, 4096  # spread over the train split: the alphabet check reads 1 Mb
@@ -187,7 +187,8 @@ class DNADataModule(lightning.LightningDataModule):
 
     def _evaluation_loader(self, split: str) -> DataLoader:
         return DataLoader(self.evaluation_windows(split), batch_size=self.batch_size,
-                          num_workers=self.num_workers, collate_fn=next_token_batch)
+                          num_workers=self.num_workers, collate_fn=next_token_batch,
+                          worker_init_fn=ignore_stop_signals)
 
     def val_dataloader(self) -> DataLoader:
         """Tiled windows of the valid split at full seq_len, the same every epoch."""

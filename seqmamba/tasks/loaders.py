@@ -8,6 +8,7 @@ its first n batches. Skipping happens on indices, so skipped batches are never l
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator, Sized
 
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
@@ -32,9 +33,19 @@ class SkippableBatchSampler(BatchSampler):
                 yield batch
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGTERM / SIGINT to the main process, which saves a checkpoint and stops them.
+
+    A scheduler signals the whole process group; workers that died on it would crash the run before it saves.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def resumable_loader(dataset: Dataset, batch_size: int, *, drop_last: bool = True, collate_fn: Callable | None = None,
                      num_workers: int = 0, **kwargs) -> DataLoader:
     """The train loader every data module uses: in order (the dataset draws its own seeded randomness), resumable."""
     assert isinstance(dataset, Sized)
     sampler = SkippableBatchSampler(SequentialSampler(dataset), batch_size=batch_size, drop_last=drop_last)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers, **kwargs)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers,
+                      worker_init_fn=ignore_stop_signals, **kwargs)

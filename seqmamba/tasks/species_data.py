@@ -21,7 +21,7 @@ from seqmamba.data.species import (
     shared_splits,
 )
 from seqmamba.errors import InputError
-from seqmamba.tasks.loaders import resumable_loader
+from seqmamba.tasks.loaders import ignore_stop_signals, resumable_loader
 
 
 def labelled_batch(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
@@ -96,7 +96,8 @@ class SpeciesDataModule(lightning.LightningDataModule):
 
     def _fixed_loader(self, split: str) -> DataLoader:
         return DataLoader(self.fixed_windows(split), batch_size=self.hparams.batch_size,
-                          num_workers=self.hparams.num_workers, collate_fn=labelled_batch)
+                          num_workers=self.hparams.num_workers, collate_fn=labelled_batch,
+                          worker_init_fn=ignore_stop_signals)
 
     def val_dataloader(self) -> DataLoader:
         return self._fixed_loader("valid")
