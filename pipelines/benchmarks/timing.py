@@ -6,6 +6,7 @@ which is how they import this file.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import gc
 import importlib.metadata
@@ -25,6 +26,16 @@ from seqmamba.ops import kernels_available
 def default_device() -> str:
     """The GPU where there is one: the benchmarks are meant for it."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def add_training_step_arguments(parser: argparse.ArgumentParser, warmup: int, steps: int) -> None:
+    """The flags every training benchmark shares: tokens per step, warmup and timed steps, lr, device, output."""
+    parser.add_argument("--tokens", type=int, default=2**18, help="tokens per step; a longer L runs one sequence")
+    parser.add_argument("--warmup", type=int, default=warmup)
+    parser.add_argument("--steps", type=int, default=steps, help="timed steps")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--device", default=default_device())
+    parser.add_argument("--out", help="also write the JSON report here")
 
 
 def synchronize(device: torch.device) -> None:

@@ -16,7 +16,7 @@ import sys
 
 import torch
 
-from pipelines.benchmarks.timing import default_device, emit, environment, run_case
+from pipelines.benchmarks.timing import add_training_step_arguments, emit, environment, run_case
 from pipelines.benchmarks.train_throughput import IMPLS, load_config, time_training
 from seqmamba.errors import InputError
 
@@ -47,12 +47,7 @@ def parse_args() -> argparse.Namespace:
                         help="PRESET=L1,L2,... items (YAML files of MambaLMConfig fields and their lengths)")
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=["seqmamba"],
                         help="add mamba_ssm to time mamba-ssm's own model (no checkpointing) beside ours")
-    parser.add_argument("--tokens", type=int, default=2**18, help="tokens per step; a longer L runs one sequence")
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--device", default=default_device())
-    parser.add_argument("--out", help="also write the JSON report here")
+    add_training_step_arguments(parser, warmup=1, steps=3)
     return parser.parse_args()
 
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import yaml
 
 from pipelines.benchmarks.timing import (
-    default_device,
+    add_training_step_arguments,
     emit,
     environment,
     peak_memory_gib,
@@ -117,12 +117,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-layer", type=int, help="overrides the preset (default 12)")
     parser.add_argument("--lengths", type=int, nargs="+", default=[2**k for k in range(10, 21)],
                         help="sequence lengths, written out (default 1024 2048 ... 1048576)")
-    parser.add_argument("--tokens", type=int, default=2**18, help="tokens per step; a longer L runs one sequence")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--device", default=default_device())
-    parser.add_argument("--out", help="also write the JSON report here")
+    add_training_step_arguments(parser, warmup=2, steps=5)
     return parser.parse_args()
 
 
