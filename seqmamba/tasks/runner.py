@@ -34,6 +34,7 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqmamba.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
 from seqmamba.errors import InputError, RunFailed, RunInterrupted
@@ -103,8 +104,9 @@ class RunGuard(Callback):
             raise KeyboardInterrupt  # a second Ctrl+C: stop now, last.ckpt stays as it was
         self.stop_signal = signum
 
-    def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
-        self.install_signal_handlers()  # again: Lightning installs its own SIGTERM handler when fit starts
+    def on_train_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        """Again, over the SIGTERM handler Lightning installs during fit: its own stop would skip our save."""
+        self.install_signal_handlers()
 
     def save_last(self, trainer: lightning.Trainer) -> None:
         """Write last.ckpt if the weights are finite (a NaN checkpoint would be worse than an older one)."""
@@ -329,6 +331,9 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
             guard.save_last(trainer)  # the final weights, whatever the epoch or step count
     except RunInterrupted as stopped:
         raise RunInterrupted(stopped.exit_status - 128, resume_hint(command, run_dir, guard, trainer)) from None
+    except SIGTERMException:  # a signal before training started (sanity check), when Lightning's handler was active
+        kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
+        raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}") from None
     finally:
         guard.restore_signal_handlers()
         resume_mid_epoch(0)  # nothing pending leaks into another run in this process
