@@ -60,7 +60,7 @@ def _scan_segment(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """u, delta (b, d, S); A (d, n); B, C (b, g, n, S); h0 (b, d, n) -> y (b, d, S), h_S (b, d, n)."""
     b, d, S = u.shape
-    g, n = B.shape[1], A.shape[1]
+    g = B.shape[1]
     time_first = lambda x: x.movedim(-1, 0)  # noqa: E731  (..., S) -> (S, ...)
     decay = torch.exp(time_first(delta).unsqueeze(-1) * A)  # (S, b, d, n)
     drive = (time_first(delta * u).unflatten(2, (g, d // g)).unsqueeze(-1)
