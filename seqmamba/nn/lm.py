@@ -75,7 +75,7 @@ class MixerModel(nn.Module):
         """One token per sequence: ids (B,) -> hidden (B, d_model)."""
         hidden_states, residual = self.embedding(input_ids), None
         for layer, layer_cache in zip(self.layers, cache):
-            hidden_states, residual = layer.step(hidden_states, residual, layer_cache)
+            hidden_states, residual = layer.decode_step(hidden_states, residual, layer_cache)
         return self.norm_f(hidden_states, residual, residual_in_fp32=self.config.residual_in_fp32)
 
 

@@ -105,6 +105,14 @@ class Mamba(nn.Module):
                                        self.D.float(), z=z, dt_bias=self.dt_proj.bias.float(), dt_softplus=True)
         return self.out_proj(y)
 
+    def step_weights(self) -> dict[str, torch.Tensor | None]:
+        """The parameters as the fused layer step (`ops.fused_layer_step`) reads them, named as its arguments."""
+        return dict(in_proj_weight=self.in_proj.weight, in_proj_bias=self.in_proj.bias,
+                    conv_weight=self.conv1d.weight.squeeze(1), conv_bias=self.conv1d.bias,
+                    x_proj_weight=self.x_proj.weight, dt_proj_weight=self.dt_proj.weight,
+                    dt_proj_bias=self.dt_proj.bias, A_log=self.A_log, A_imag=self.A_imag if self.complex_ssm else None,
+                    D=self.D, out_proj_weight=self.out_proj.weight, out_proj_bias=self.out_proj.bias)
+
     def allocate_cache(self, batch_size: int, dtype: torch.dtype | None = None) -> MixerCache:
         """Zeroed conv window and SSM state for `step` (the SSM state is kept in float32 or complex64)."""
         device = self.out_proj.weight.device

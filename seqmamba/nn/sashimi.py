@@ -79,12 +79,6 @@ def residual(layer: Block, x: torch.Tensor, cache=None) -> torch.Tensor:
     return hidden + skip
 
 
-def residual_step(layer: Block, x: torch.Tensor, cache) -> torch.Tensor:
-    """x + mixer(norm(x)) for one token (B, D)."""
-    hidden, skip = layer.step(x, None, cache)
-    return hidden + skip
-
-
 class DownPool(nn.Module):
     """(B, L, D) -> (B, L/p, expand D): fold p steps into channels, then a linear map."""
 
@@ -222,7 +216,7 @@ class Sashimi(nn.Module):
         for i in range(min(path + 1, stages)):
             for layer, layer_cache in zip(self.down[i], cache.down[i]):
                 skips.append(x)
-                x = residual_step(layer, x, layer_cache)
+                x = layer.residual_step(x, layer_cache)
             skips.append(x)
             self.down_pools[i].push(x, cache.windows[i])
             if i < path:
@@ -230,14 +224,14 @@ class Sashimi(nn.Module):
         if path == stages:
             center_in = x
             for layer, layer_cache in zip(self.center, cache.center):
-                x = residual_step(layer, x, layer_cache)
+                x = layer.residual_step(x, layer_cache)
             x = x + center_in
         for i in reversed(range(min(path + 1, stages))):
             coarse, x = x, self.up_pools[i].pop(cache.pending[i]) + skips.pop()
             if i < path:  # the stage below finished a coarse step just now: its next p outputs
                 self.up_pools[i].refill(coarse, cache.pending[i])
             for layer, layer_cache in zip(self.up[i], cache.up[i]):
-                x = residual_step(layer, x, layer_cache) + skips.pop()
+                x = layer.residual_step(x, layer_cache, skips.pop())
         return self.lm_head(self.norm_f(x))
 
     def prefill(self, input_ids: torch.Tensor, cache: SashimiCache) -> torch.Tensor:

@@ -30,6 +30,10 @@ def _load_kernels() -> SimpleNamespace | None:
         from mamba_ssm.ops.triton.selective_state_update import selective_state_update
 
         from seqmamba.ops.complex_state_update import complex_state_update  # ours: mamba-ssm's step is real-only
+        from seqmamba.ops.mamba_step import MAX_WIDTH as mamba_layer_step_max_width
+        from seqmamba.ops.mamba_step import mamba_layer_step  # ours: a whole layer's decoding step, one kernel
+        from seqmamba.ops.triton_norm import MAX_WIDTH as rms_norm_fused_max_width  # ours: rows per program
+        from seqmamba.ops.triton_norm import rms_norm_fused
     except Exception:  # ImportError, or an extension built for another torch (OSError, RuntimeError)
         return None
     return SimpleNamespace(
@@ -38,8 +42,12 @@ def _load_kernels() -> SimpleNamespace | None:
         mamba_inner_fn=mamba_inner_fn,
         selective_scan_fn=selective_scan_fn,
         rms_norm_fn=rms_norm_fn,
+        rms_norm_fused=rms_norm_fused,
+        rms_norm_fused_max_width=rms_norm_fused_max_width,
         selective_state_update=selective_state_update,
         complex_state_update=complex_state_update,
+        mamba_layer_step=mamba_layer_step,
+        mamba_layer_step_max_width=mamba_layer_step_max_width,
     )
 
 
@@ -83,6 +91,14 @@ def use_numba(*tensors: torch.Tensor | None) -> bool:
     """True where the numba scan forward should run: numba present, all tensors on the CPU, not forced off."""
     on_cpu = all(t.device.type == "cpu" for t in tensors if t is not None)
     return NUMBA_SCAN is not None and _forced != "pytorch" and on_cpu
+
+
+def fused_layer_step(x: torch.Tensor, *tensors: torch.Tensor | None) -> Callable | None:
+    """The one-kernel Mamba layer step (`mamba_step`) where the CUDA kernels apply and x (B, d_model) is
+    narrow enough to gain from it; None where the layer steps op by op."""
+    if not use_kernels(x, *tensors) or x.shape[-1] > KERNELS.mamba_layer_step_max_width:
+        return None
+    return KERNELS.mamba_layer_step
 
 
 @contextlib.contextmanager

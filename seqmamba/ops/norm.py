@@ -1,4 +1,4 @@
-"""RMSNorm with an optional fused residual add: mamba-ssm's Triton kernel on GPU, PyTorch otherwise."""
+"""RMSNorm with an optional fused residual add: Triton kernels on GPU (ours, mamba-ssm's when wider), else PyTorch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def rms_norm(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Norm of (x + residual); with prenorm also returns the new residual stream, as mamba-ssm's Block."""
     if use_kernels(x, weight):
+        if x.shape[-1] <= KERNELS.rms_norm_fused_max_width:  # ours: many rows per program
+            return KERNELS.rms_norm_fused(x, weight, eps, residual, prenorm, residual_in_fp32)
         return KERNELS.rms_norm_fn(x, weight, None, residual=residual, eps=eps, prenorm=prenorm,
                                    residual_in_fp32=residual_in_fp32)
     summed = x if residual is None else x + residual
