@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         importlib.import_module(COMMANDS[command][0]).main(rest)
     except UserFacingError as error:
-        print(f"seqmamba {command}: {error.label}: {error}", file=sys.stderr)
+        if error.shown:
+            print(f"seqmamba {command}: {error.label}: {error}", file=sys.stderr)
         return error.exit_status
     return 0
 

@@ -10,6 +10,7 @@ class UserFacingError(Exception):
 
     exit_status = 1
     label = "error"
+    shown = True  # False on the DDP ranks other than 0 when every rank stops alike: one line, not one per GPU
 
 
 class InputError(UserFacingError, ValueError):
@@ -35,10 +36,11 @@ class RunInterrupted(UserFacingError):
 
     label = "stopped"
 
-    def __init__(self, signum: int, message: str) -> None:
+    def __init__(self, signum: int, message: str, shown: bool = True) -> None:
         self.signum = signum
         self.exit_status = 128 + signum
+        self.shown = shown
         super().__init__(message)
 
     def __reduce__(self):
-        return (type(self), (self.signum, str(self)))
+        return (type(self), (self.signum, str(self), self.shown))

@@ -16,7 +16,7 @@ from test_pretrain_cli import LAMBDA, TINY, pretrain
 
 from seqmamba.checkpoints import AtomicCheckpointIO, load_checkpoint
 from seqmamba.cli import main
-from seqmamba.errors import RunFailed
+from seqmamba.errors import RunFailed, RunInterrupted
 
 LONG = ["--data.samples_per_epoch", "160", "--trainer.max_epochs", "2", "--checkpoint_every_n_steps", "5"]
 
@@ -137,6 +137,23 @@ def test_sigterm_to_the_whole_process_group_spares_loader_workers(tmp_path, geno
 
 
 # -- run directories ------------------------------------------------------------------------------------------
+
+def test_a_stop_under_ddp_prints_one_line_not_one_per_rank(monkeypatch, capsys):
+    """Every rank stops at the same step; only rank 0 says so (the others' RunInterrupted is not shown)."""
+    import seqmamba.tasks.pretrain
+
+    def stop(signum: int, shown: bool):
+        def main(argv):
+            raise RunInterrupted(signum, "saved last.ckpt", shown)
+        return main
+
+    monkeypatch.setattr(seqmamba.tasks.pretrain, "main", stop(signal.SIGTERM, shown=False))
+    assert main(["pretrain"]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(seqmamba.tasks.pretrain, "main", stop(signal.SIGINT, shown=True))
+    assert main(["pretrain"]) == 128 + signal.SIGINT
+    assert capsys.readouterr().err == "seqmamba pretrain: stopped: saved last.ckpt\n"
+
 
 def test_second_run_into_a_run_directory_is_refused_and_changes_nothing(tmp_path, genome, capsys):
     run_dir = finished_run(tmp_path, genome)

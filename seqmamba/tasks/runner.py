@@ -330,7 +330,7 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
         if guard.stop_signal is None:
             guard.save_last(trainer)  # the final weights, whatever the epoch or step count
     except RunInterrupted as stopped:
-        raise RunInterrupted(stopped.exit_status - 128, resume_hint(command, run_dir, guard, trainer)) from None
+        raise RunInterrupted(stopped.signum, resume_hint(command, run_dir, guard, trainer), rank_zero) from None
     except SIGTERMException:  # a signal before training started (sanity check), when Lightning's handler was active
         kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
         raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}") from None
@@ -339,7 +339,7 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
         resume_mid_epoch(0)  # nothing pending leaks into another run in this process
     if guard.stop_signal is not None:  # a signal during the last validation: fit ended, the final save was skipped
         guard.save_last(trainer)
-        raise RunInterrupted(guard.stop_signal, resume_hint(command, run_dir, guard, trainer))
+        raise RunInterrupted(guard.stop_signal, resume_hint(command, run_dir, guard, trainer), rank_zero)
     with contextlib.redirect_stdout(sys.stdout if rank_zero else io.StringIO()):
         summary = finish(FinishedRun(run_dir, trainer, model, data, config))
     if not rank_zero:
