@@ -21,7 +21,10 @@ SEGMENT_ELEMENTS = 1 << 24  # (B, D, segment, N) elements held at once under aut
 
 def pairs_to_complex(x: torch.Tensor) -> torch.Tensor:
     """(..., 2K) real with (re, im) side by side -> (..., K) complex: mamba-ssm's complex layout."""
-    return torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
+    pairs = x.float().unflatten(-1, (-1, 2)).contiguous()
+    if pairs.storage_offset() % 2:  # a slice that starts at an odd element (one row, odd dt_rank): realign it
+        pairs = pairs.clone()
+    return torch.view_as_complex(pairs)
 
 
 def _step_sizes(delta: torch.Tensor, bias: torch.Tensor | None, softplus: bool) -> torch.Tensor:
