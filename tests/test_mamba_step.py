@@ -69,7 +69,11 @@ print("ok")
 def test_fused_layer_step_equals_op_by_op_in_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
     cases = "[(Mamba, 12, 4, 1, True), (ComplexMamba, 12, 4, 3, False), (Mamba, 64, 16, 3, False), " \
-            "(ComplexMamba, 64, 8, 3, True)]"  # d_model 12: not a power of two, dt_rank 1; 64: two chunks of 64
+            "(ComplexMamba, 64, 8, 3, True), (Mamba, 40, 4, 2, False)]"
+    # d_model 12: not a power of two, dt_rank 1; real: one program per row (one launch), complex: 24 inner
+    # channels in chunks of 16, the last partly masked (two launches); 64: one chunk (real, one row per
+    # program), 2 (real, two rows) or 8 (complex); 40: 80 inner channels, with two rows per
+    # program in chunks of 64 (the last partly masked)
     check = CHECK.format(device="cpu", cases=cases, rows="(1, 2)")  # one row per program (default), and two
     done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
@@ -78,7 +82,7 @@ def test_fused_layer_step_equals_op_by_op_in_the_interpreter():
 @pytest.mark.cuda
 def test_fused_layer_step_equals_op_by_op_on_gpu():
     cases = "[(ComplexMamba, 12, 4, 3, True), (Mamba, 64, 16, 1, False), (ComplexMamba, 128, 8, 64, False), " \
-            "(Mamba, 256, 16, 64, False)]"
+            "(Mamba, 256, 16, 64, False), (ComplexMamba, 40, 4, 5, True)]"
     exec(CHECK.format(device="cuda", cases=cases, rows="(1,)"), {})
 
 

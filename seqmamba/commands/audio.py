@@ -69,7 +69,10 @@ def generate_parser() -> argparse.ArgumentParser:
 
 def check_generate_args(args: argparse.Namespace) -> None:
     """Settings that cannot work, reported before the model is loaded."""
-    for name, ok, rule in (("--n", args.n >= 1, "at least 1"), ("--seconds", args.seconds > 0, "positive"),
+    from seqmamba.data.audio_io import SAMPLE_RATE
+
+    one_sample = round(args.seconds * SAMPLE_RATE) >= 1
+    for name, ok, rule in (("--n", args.n >= 1, "at least 1"), ("--seconds", one_sample, f"at least 1/{SAMPLE_RATE}"),
                            ("--temperature", args.temperature >= 0, "at least 0"),
                            ("--top-p", 0 < args.top_p <= 1, "in (0, 1]"),
                            ("--batch-size", args.batch_size >= 1, "at least 1")):
