@@ -1,10 +1,7 @@
 """The one-kernel layer step (Triton) equals the op-by-op `Block.step`: on CPU through Triton's interpreter, on GPU."""
 
-import os
-import subprocess
-import sys
-
 import pytest
+from triton_interpreter import run_in_interpreter
 
 pytest.importorskip("triton")
 
@@ -67,7 +64,6 @@ print("ok")
 
 
 def test_fused_layer_step_equals_op_by_op_in_the_interpreter():
-    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
     cases = "[(Mamba, 12, 4, 1, True), (ComplexMamba, 12, 4, 3, False), (Mamba, 64, 16, 3, False), " \
             "(ComplexMamba, 64, 8, 3, True), (Mamba, 40, 4, 2, False)]"
     # d_model 12: not a power of two, dt_rank 1; real: one program per row (one launch), complex: 24 inner
@@ -75,8 +71,7 @@ def test_fused_layer_step_equals_op_by_op_in_the_interpreter():
     # program), 2 (real, two rows) or 8 (complex); 40: 80 inner channels, with two rows per
     # program in chunks of 64 (the last partly masked)
     check = CHECK.format(device="cpu", cases=cases, rows="(1, 2)")  # one row per program (default), and two
-    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+    run_in_interpreter(check)
 
 
 @pytest.mark.cuda
