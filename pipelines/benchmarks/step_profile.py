@@ -13,29 +13,16 @@ import argparse
 from collections import defaultdict
 
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from pipelines.benchmarks.timing import emit, environment
-from pipelines.benchmarks.train_throughput import IMPLS, build_model, load_config
+from pipelines.benchmarks.train_throughput import IMPLS, load_config, training_step
 
 
 def kernel_times(impl: str, length: int, tokens: int, steps: int, preset: str | None) -> dict[str, float]:
     """Microseconds per step of every CUDA kernel (by name) over `steps` profiled steps after two warmup steps."""
     device = torch.device("cuda")
-    config = load_config(preset, None, None)
-    torch.manual_seed(0)
-    model, logits_of = build_model(impl, config, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    ids = torch.randint(config.vocab_size, (max(1, tokens // length), length + 1), device=device)
-
-    def step() -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            logits = logits_of(model, ids[:, :-1])
-        F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten()).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
+    step = training_step(impl, load_config(preset, None, None), length, tokens, 1e-3, device).run
     for _ in range(2):
         step()
     torch.cuda.synchronize()

@@ -78,13 +78,24 @@ def build_model(impl: str, config: MambaLMConfig, device: torch.device) -> tuple
     return ReferenceLMHeadModel(reference, device=device), lambda model, ids: model(ids).logits
 
 
-def time_training(impl: str, config: MambaLMConfig, L: int, args: argparse.Namespace, device: torch.device) -> dict:
-    """Tokens/s over the timed steps, median step time, peak memory (model and optimizer included)."""
-    reset_peak_memory(device)
+@dataclasses.dataclass
+class TrainingStep:
+    """One LM training step as a closure, with the model it trains, the losses it appends and its batch size."""
+
+    run: Callable[[], None]
+    model: nn.Module
+    losses: list[torch.Tensor]
+    batch: int
+
+
+def training_step(impl: str, config: MambaLMConfig, L: int, tokens: int, lr: float,
+                  device: torch.device) -> TrainingStep:
+    """bf16 autocast forward, cross-entropy, backward and AdamW on random tokens: what the timing and the
+    profiling benchmarks run."""
     torch.manual_seed(0)
     model, logits_of = build_model(impl, config, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    batch = max(1, args.tokens // L)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    batch = max(1, tokens // L)
     ids = torch.randint(config.vocab_size, (batch, L + 1), device=device)
     inputs, targets = ids[:, :-1].contiguous(), ids[:, 1:].contiguous()
     losses = []
@@ -98,14 +109,21 @@ def time_training(impl: str, config: MambaLMConfig, L: int, args: argparse.Names
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.detach())
 
-    seconds = time_steps(step, device, args.warmup, args.steps)
+    return TrainingStep(step, model, losses, batch)
+
+
+def time_training(impl: str, config: MambaLMConfig, L: int, args: argparse.Namespace, device: torch.device) -> dict:
+    """Tokens/s over the timed steps, median step time, peak memory (model and optimizer included)."""
+    reset_peak_memory(device)
+    step = training_step(impl, config, L, args.tokens, args.lr, device)
+    seconds = time_steps(step.run, device, args.warmup, args.steps)
     return {
-        "tokens_per_step": batch * L,
-        "tokens_per_s": round(batch * L * args.steps / sum(seconds)),
+        "tokens_per_step": step.batch * L,
+        "tokens_per_s": round(step.batch * L * args.steps / sum(seconds)),
         "step_ms": round(1000 * statistics.median(seconds), 3),
         "peak_gib": peak_memory_gib(device),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "last_loss": round(losses[-1].item(), 4),  # finite and alike across impls, or something is off
+        "parameters": sum(p.numel() for p in step.model.parameters()),
+        "last_loss": round(step.losses[-1].item(), 4),  # finite and alike across impls, or something is off
     }
 
 
