@@ -333,7 +333,7 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
         raise RunInterrupted(stopped.signum, resume_hint(command, run_dir, guard, trainer), rank_zero) from None
     except SIGTERMException:  # a signal before training started (sanity check), when Lightning's handler was active
         kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
-        raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}") from None
+        raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}", rank_zero) from None
     finally:
         guard.restore_signal_handlers()
         resume_mid_epoch(0)  # nothing pending leaks into another run in this process
