@@ -104,6 +104,9 @@ def main() -> None:
     parser.add_argument("--case", type=int, nargs=2, metavar=("DEVICES", "L"), help=argparse.SUPPRESS)
     parser.add_argument("--out")
     args = parser.parse_args()
+    if torch.cuda.device_count() < max(args.devices):
+        parser.error(f"--devices {max(args.devices)} needs that many CUDA GPUs; this machine has "
+                     f"{torch.cuda.device_count()}")
     if args.case:
         run_one(*args.case, args)
         return
