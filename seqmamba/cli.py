@@ -12,8 +12,8 @@ import sys
 from seqmamba.errors import UserFacingError
 
 COMMANDS = {  # word -> (module with main(argv), one line of help)
-    "pretrain": ("seqmamba.tasks.pretrain", "train a DNA language model on a FASTA genome"),
-    "finetune": ("seqmamba.tasks.finetune", "fine-tune a DNA model to tell species apart"),
+    "pretrain": ("seqmamba.commands.pretrain", "train a DNA language model on a FASTA genome"),
+    "finetune": ("seqmamba.commands.finetune", "fine-tune a DNA model to tell species apart"),
     "classify": ("seqmamba.commands.classify", "label reads (FASTA/FASTQ, gzip) with a fine-tuned species model"),
     "audio": ("seqmamba.commands.audio", "audio train | generate: waveform models (SaShiMi U-Net of Mamba blocks)"),
     "sc09": ("seqmamba.commands.sc09", "sc09 train-classifier | score: digit classifier, FID / IS / mIS / AM / NDB"),

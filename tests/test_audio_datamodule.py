@@ -11,7 +11,7 @@ from seqmamba.data.audio_datasets import IGNORE_INDEX, SC09_LABELS
 from seqmamba.data.audio_io import write_wav
 from seqmamba.errors import InputError
 from seqmamba.tasks.audio_data import AudioDataModule
-from seqmamba.tasks.loaders import resume_mid_epoch
+from seqmamba.training.loaders import resume_mid_epoch
 
 
 @pytest.fixture()

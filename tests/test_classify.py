@@ -13,7 +13,7 @@ from species_fixtures import make_species
 from seqmamba.cli import main
 from seqmamba.data.reads import simulate_reads
 from seqmamba.data.species import JoinedGenome, read_manifest
-from seqmamba.tasks.read_calls import load_classifier, predict_proba, read_pieces
+from seqmamba.read_calls import load_classifier, predict_proba, read_pieces
 
 TINY = ["--model.backbone.d_model", "16", "--model.backbone.n_layer", "1", "--model.lr", "0.01",
         "--model.warmup_steps", "2", "--data.seq_len", "64", "--data.batch_size", "12",

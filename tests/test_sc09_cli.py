@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from seqmamba.checkpoints import load_checkpoint
+from seqmamba.training.checkpoints import load_checkpoint
 from seqmamba.cli import main
 from seqmamba.data.digits import make_digits
 from seqmamba.metrics.digit_scorer import CACHE_FOLDER, DigitScorer

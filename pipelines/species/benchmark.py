@@ -38,7 +38,7 @@ from seqmamba.data.reads import simulate_reads  # noqa: E402
 from seqmamba.data.species import JoinedGenome, read_manifest, write_manifest  # noqa: E402
 from seqmamba.errors import RunInterrupted  # noqa: E402
 from seqmamba.tasks import finetune, pretrain  # noqa: E402
-from seqmamba.tasks.read_calls import load_classifier, predict_proba  # noqa: E402
+from seqmamba.read_calls import load_classifier, predict_proba  # noqa: E402
 
 BACKBONE_1_4M = {"d_model": 128, "n_layer": 12}
 BACKBONE_TINY = {"d_model": 16, "n_layer": 1}

@@ -44,7 +44,7 @@ def train(argv: list[str]) -> dict:
     """Train a U-Net on an audio folder (SC09 or YouTubeMix layout)."""
     from seqmamba.tasks.audio_data import AudioDataModule
     from seqmamba.tasks.audio_model import AudioModelTask
-    from seqmamba.tasks.runner import run_training
+    from seqmamba.training.runner import run_training
 
     return run_training("audio train", AudioModelTask, AudioDataModule, argv, finish=report,
                         default_run_dir="runs/audio", check=check_vocabulary)
@@ -87,7 +87,7 @@ def check_generate_args(args: argparse.Namespace) -> None:
 
 def load_unet(path: Path, device: torch.device):
     """The U-Net and its data's quantization (name, bits) from an `audio train` checkpoint."""
-    from seqmamba.checkpoints import load_checkpoint
+    from seqmamba.training.checkpoints import load_checkpoint
     from seqmamba.nn.sashimi import Sashimi, SashimiConfig
 
     checkpoint = load_checkpoint(path)

@@ -3,7 +3,7 @@
 Writes predictions.tsv (file, read_id, length, call, p_<species>...) and, beside it,
 predictions.summary.tsv (per file: reads and fraction per call); prints the summary. Reads below
 `--min-confidence` are called `unclassified`; empty reads are called `empty` and counted. The
-length rule for reads shorter or longer than the training length is in `seqmamba.tasks.read_calls`.
+length rule for reads shorter or longer than the training length is in `seqmamba.read_calls`.
 Output is written to a temporary file and renamed at the end, so a failed run leaves no half file.
 """
 
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from seqmamba.data.reads import read_records
 from seqmamba.errors import InputError
-from seqmamba.tasks.read_calls import LoadedClassifier, load_classifier, predict_proba
+from seqmamba.read_calls import LoadedClassifier, load_classifier, predict_proba
 
 CHUNK_READS = 8192  # reads held in memory at once
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from seqmamba.errors import InputError
 
 if TYPE_CHECKING:
-    from seqmamba.tasks.runner import FinishedRun
+    from seqmamba.training.runner import FinishedRun
 
 DEFAULT_CLASSIFIER_CONFIG = Path(__file__).parents[2] / "configs" / "sc09" / "classifier.yaml"
 ROWS = ("train", "test")
@@ -35,7 +35,7 @@ def report(run: FinishedRun) -> dict:
 def train_classifier(argv: list[str]) -> dict:
     """Train the ResNeXt digit classifier in a run directory; summary.json gets test_accuracy."""
     from seqmamba.tasks.digit_classifier import DigitClassifierTask, DigitDataModule, check_same_features
-    from seqmamba.tasks.runner import run_training
+    from seqmamba.training.runner import run_training
 
     argv = [("--data.root" if flag == "--data" and not value.endswith((".yaml", ".yml")) else flag)
             for flag, value in zip(argv, [*argv[1:], ""])]

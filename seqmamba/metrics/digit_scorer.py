@@ -20,7 +20,7 @@ import soundfile
 import torch
 import torch.nn.functional as F
 
-from seqmamba.checkpoints import check_state_dict_fits, load_checkpoint
+from seqmamba.training.checkpoints import check_state_dict_fits, load_checkpoint
 from seqmamba.data.audio_datasets import AUDIO_SUFFIXES
 from seqmamba.errors import InputError
 from seqmamba.metrics.mel_features import MelFeatures, MelSettings, load_clip

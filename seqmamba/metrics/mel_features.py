@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from seqmamba.checkpoints import allow_in_checkpoints
+from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.data.audio_io import load_audio
 
 AMIN = 1e-10  # librosa.power_to_db's floor on power

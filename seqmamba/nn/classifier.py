@@ -12,7 +12,7 @@ from dataclasses import asdict, is_dataclass
 import torch
 import torch.nn as nn
 
-from seqmamba.checkpoints import load_checkpoint
+from seqmamba.training.checkpoints import load_checkpoint
 from seqmamba.errors import InputError
 from seqmamba.nn.lm import MambaLMConfig, MambaLMHeadModel
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
-from seqmamba.checkpoints import allow_in_checkpoints
+from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.nn.block import Block
 from seqmamba.nn.mamba import ComplexMamba, Mamba, MixerCache
 from seqmamba.nn.norm import RMSNorm

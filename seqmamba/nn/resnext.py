@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqmamba.checkpoints import allow_in_checkpoints
+from seqmamba.training.checkpoints import allow_in_checkpoints
 
 
 @allow_in_checkpoints

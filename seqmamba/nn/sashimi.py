@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqmamba.checkpoints import allow_in_checkpoints
+from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.errors import InputError
 from seqmamba.nn.audio_blocks import MLP, CausalSelfAttention
 from seqmamba.nn.block import Block

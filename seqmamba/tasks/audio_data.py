@@ -27,7 +27,7 @@ from seqmamba.data.audio_datasets import (
 from seqmamba.data.intervals import SPLITS
 from seqmamba.data.quantize import QUANTIZATIONS
 from seqmamba.errors import InputError
-from seqmamba.tasks.loaders import SkippableBatchSampler, ignore_stop_signals
+from seqmamba.training.loaders import SkippableBatchSampler, ignore_stop_signals
 
 LAYOUTS = ("sc09", "youtubemix")
 MAX_BITS = 16

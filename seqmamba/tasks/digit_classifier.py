@@ -19,7 +19,7 @@ from seqmamba.data.audio_datasets import SC09_LABELS, sc09_label, sc09_split_fil
 from seqmamba.errors import InputError
 from seqmamba.metrics.mel_features import MelFeatures, MelSettings, load_clip
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
-from seqmamba.tasks.loaders import SkippableBatchSampler, ignore_stop_signals
+from seqmamba.training.loaders import SkippableBatchSampler, ignore_stop_signals
 from seqmamba.tasks.optim import warmup_cosine
 
 

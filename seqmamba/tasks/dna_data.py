@@ -22,7 +22,7 @@ from seqmamba.data.intervals import SPLITS, Interval, read_bed_splits, split_by_
 from seqmamba.data.tokenizer import VOCAB_SIZE
 from seqmamba.data.windows import RandomWindows, TiledWindows
 from seqmamba.errors import InputError
-from seqmamba.tasks.loaders import ignore_stop_signals, resumable_loader
+from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 
 SPLIT_MODES = ("bed", "contig", "fraction")
 LETTER_SAMPLE_CHUNKS, LETTER_CHUNK = 256, 4096  # spread over the train split: the alphabet check reads 1 Mb

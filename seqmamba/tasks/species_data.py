@@ -21,7 +21,7 @@ from seqmamba.data.species import (
     shared_splits,
 )
 from seqmamba.errors import InputError
-from seqmamba.tasks.loaders import ignore_stop_signals, resumable_loader
+from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 
 
 def labelled_batch(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:

@@ -1,6 +1,6 @@
 """`seqmamba pretrain`: next-token training of a Mamba LM on a FASTA genome, in a run directory.
 
-The run machinery (`seqmamba/tasks/runner.py`) gives it config.yaml, checkpoints/, logs, resume and signal
+The run machinery (`seqmamba/training/runner.py`) gives it config.yaml, checkpoints/, logs, resume and signal
 handling; this module adds the DNA checks and the report: held-out perplexity beside the unigram baseline.
 """
 
@@ -10,10 +10,10 @@ import math
 
 from seqmamba.data.tokenizer import VOCAB_SIZE
 from seqmamba.errors import InputError
-from seqmamba.runs import perplexity_line
+from seqmamba.training.summaries import perplexity_line
 from seqmamba.tasks.dna_data import DNADataModule
 from seqmamba.tasks.language_model import LanguageModelTask
-from seqmamba.tasks.runner import FinishedRun, run_training
+from seqmamba.training.runner import FinishedRun, run_training
 
 
 def check_vocabulary(model: LanguageModelTask, data: DNADataModule) -> None:

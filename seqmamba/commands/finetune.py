@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 
 from seqmamba.tasks.classification import ClassifierTask, accuracies
-from seqmamba.tasks.runner import FinishedRun, run_training
+from seqmamba.training.runner import FinishedRun, run_training
 from seqmamba.tasks.species_data import SpeciesDataModule
 
 matplotlib.use("Agg")  # files only, never a window

@@ -36,10 +36,10 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from seqmamba.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
+from seqmamba.training.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
 from seqmamba.errors import InputError, RunFailed, RunInterrupted
-from seqmamba.runs import plot_losses, write_summary
-from seqmamba.tasks.loaders import resume_mid_epoch
+from seqmamba.training.summaries import plot_losses, write_summary
+from seqmamba.training.loaders import resume_mid_epoch
 
 RUN_MARKERS = ("config.yaml", "checkpoints", "summary.json")  # any of these: the folder holds a run
 RUN_OUTPUTS = ("config*.yaml", "checkpoints", "logs", "logs-*", "tensorboard", "summary.json", "*.png", "*.csv")

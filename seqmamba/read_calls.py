@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqmamba.checkpoints import load_checkpoint
+from seqmamba.training.checkpoints import load_checkpoint
 from seqmamba.data.tokenizer import PAD, encode
 from seqmamba.errors import InputError
 from seqmamba.nn import MambaLMConfig
