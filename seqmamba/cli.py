@@ -10,6 +10,7 @@ word: one line naming the file or setting and the problem, exit status 2.
 from __future__ import annotations
 
 import inspect
+import re
 import signal
 import sys
 import typing
@@ -97,14 +98,21 @@ def choices(action: Action) -> list[str]:
 
 
 def flag_of(action: Action) -> str:
-    """The long spelling of a setting (`--config`, not `-c`), or a positional's name."""
-    return max(action.option_strings, key=len) if action.option_strings else action.dest.upper()
+    """The long spelling of a setting (`--config`, not `-c` nor `--list+`), or a positional's name."""
+    long = [flag for flag in action.option_strings if flag.startswith("--") and not flag.endswith("+")]
+    return long[0] if long else action.dest.upper()
+
+
+def type_name(hint: object) -> str:
+    """`int`, `str | None`, `MambaLMConfig | None`: a setting's type where its help says nothing."""
+    text = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+    return re.sub(r"\b[a-z_][\w]*\.", "", text)  # module paths off: seqmamba.nn.lm.MambaLMConfig -> MambaLMConfig
 
 
 def setting_line(action: Action) -> str:
     """One setting: its flag, what it does (or its type), valid choices, default (or 'required')."""
     hint = getattr(action, "_typehint", None)
-    words = [first_line(action.help) if action.help else getattr(hint, "__name__", str(hint).replace("typing.", ""))]
+    words = [first_line(action.help) if action.help else type_name(hint)]
     if valid := choices(action):
         words.append(f"[{'|'.join(valid)}]")
     default = action.default
@@ -115,21 +123,22 @@ def setting_line(action: Action) -> str:
     return f"  {flag_of(action):<34} {' '.join(words)}".rstrip()
 
 
-def section(action: Action) -> str:
-    """'model' for --model.lr, 'lightning' for Lightning's own (--trainer.*, --optimizer), '' for the word's own."""
+def section(action: Action, groups: set[str]) -> str:
+    """'model' for --model.lr and --model, 'lightning' for Lightning's own (--trainer.*, --optimizer), '' for the rest."""
     name = action.dest.partition(".")[0]
     if name in ("trainer", "optimizer", "lr_scheduler"):
         return "lightning"
-    return name if "." in action.dest or name in ("model", "data") else ""
+    return name if name in groups else ""
 
 
 def help_text(parser: ArgumentParser, prog: str, description: str, show_all: bool) -> str:
     """`seqmamba WORD --help`: usage, what the word does, then its settings one line each (Lightning's last)."""
     actions = [a for a in parser._actions if a.help != SUPPRESS and a.dest not in ("help", "print_config")
                and not a.dest.endswith(".help") and "--print_shtab" not in a.option_strings]
+    groups = {action.dest.partition(".")[0] for action in actions if "." in action.dest}
     sections: dict[str, list[Action]] = {}
     for action in actions:
-        sections.setdefault(section(action), []).append(action)
+        sections.setdefault(section(action, groups), []).append(action)
     required = [f"{flag_of(a)} {a.dest.rpartition('.')[2].upper()}" for a in actions if a.required and a.option_strings]
     positionals = [f"{a.dest.upper()}{' ...' if a.nargs == '+' else ''}" for a in actions if not a.option_strings]
     groups = [f"[--{name}.* ...]" for name in sections if name in ("model", "data")] + \
@@ -175,20 +184,26 @@ def find_command(argv: list[str]) -> tuple[str, Callable, list[str]]:
     raise InputError(f"seqmamba {word}", f"choose one of {', '.join(target)} (then --help)")
 
 
+def word_help(name: str, function: Callable, show_all: bool = False) -> str:
+    """`seqmamba NAME --help` (or --help-all): a training word's parser comes from LightningCLI, asked for --help."""
+    try:
+        parser = function(["--help"]) if function in TRAINING else word_parser(f"seqmamba {name}", function)
+    except HelpRequested as request:
+        parser = request.parser
+    return help_text(parser, f"seqmamba {name}", first_line(function.__doc__), show_all)
+
+
 def run(name: str, function: Callable, argv: list[str]) -> object:
     """Parse argv for one word and call its function; --help prints the word's help instead."""
-    prog = f"seqmamba {name}"
     argv = modern_flags(name, argv, function in TRAINING)
+    if help_flag := next((flag for flag in argv if flag in HELP_FLAGS), None):
+        print(word_help(name, function, help_flag == "--help-all"))
+        return None
     try:
         if function in TRAINING:
             return function(argv)
-        parser = word_parser(prog, function)
-        if help_flag := next((flag for flag in argv if flag in HELP_FLAGS), None):
-            raise HelpRequested(parser, help_flag == "--help-all")
-        config = parser.parse_args(argv)
+        config = word_parser(f"seqmamba {name}", function).parse_args(argv)
         return function(**{key: config[key] for key in inspect.signature(function).parameters})
-    except HelpRequested as request:
-        print(help_text(request.parser, prog, first_line(function.__doc__), request.show_all))
     except ArgumentError as error:
         raise parser_error(error) from None
 

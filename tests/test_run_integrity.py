@@ -82,7 +82,7 @@ def test_checkpoint_write_is_atomic_when_the_disk_fills(tmp_path, monkeypatch):
 
 def start(run_dir: Path, genome: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(genome),
-                             "--run_dir", str(run_dir), *TINY, *LONG, *extra],
+                             "--out", str(run_dir), *TINY, *LONG, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -308,7 +308,7 @@ def test_bed_with_overlapping_splits_is_refused(tmp_path, genome, capsys):
 
 def test_the_user_sees_no_lightning_noise_and_no_broken_pipe(tmp_path, genome):
     done = subprocess.run([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(genome),
-                           "--run_dir", str(tmp_path / "run"), *TINY, "--trainer.max_epochs", "1"],
+                           "--out", str(tmp_path / "run"), *TINY, "--trainer.max_epochs", "1"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0
     for noise in ("args parameter is intended", "litlogger", "Tip", "GPU available", "Warning"):

@@ -78,6 +78,7 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
     from seqmamba.metrics.generative import likelihood_filter
     from seqmamba.metrics.sc09_table import TABLE_NOTE, format_table, score_row
 
+    device = resolve_device(device)
     rows = [row for row in rows.split(",") if row]
     if unknown := sorted(set(rows) - set(ROWS)):
         raise InputError("--rows", f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
@@ -100,7 +101,7 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
         elif (samples / "samples.tsv").is_file():
             print(f"note: {samples / 'samples.tsv'} is there; add --likelihoods to score as the autoregressive "
                   "protocol does (least and most likely clips dropped)", file=sys.stderr)
-    scorer = DigitScorer(ckpt, resolve_device(device), batch_size)
+    scorer = DigitScorer(ckpt, device, batch_size)
     data_root = data or scorer.data_root
     splits = None
     if rows or reference is None:
