@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from seqmamba.data.reads import read_records
