@@ -175,13 +175,13 @@ def find_command(argv: list[str]) -> tuple[str, Callable, list[str]]:
     """WORD [SUBWORD] -> the prog name, its function and the rest of argv; an unknown word is one line."""
     word, rest = argv[0], argv[1:]
     if word not in COMMANDS:
-        raise InputError("seqmamba", f"unknown word {word!r}; words: {', '.join(COMMANDS)}")
+        raise InputError(word, f"unknown word; the words are {', '.join(COMMANDS)} (`seqmamba --help`)")
     target = COMMANDS[word]
     if callable(target):
         return word, target, rest
     if rest and rest[0] in target:
         return f"{word} {rest[0]}", target[rest[0]], rest[1:]
-    raise InputError(f"seqmamba {word}", f"choose one of {', '.join(target)} (then --help)")
+    raise InputError(rest[0] if rest else "subword", f"choose one of {', '.join(target)} (then --help)")
 
 
 def word_help(name: str, function: Callable, show_all: bool = False) -> str:
@@ -222,16 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in HELP_FLAGS:
         print(usage())
         return 0
-    name = argv[0]
+    name = "" if argv[0] not in COMMANDS else f" {argv[0]}"
     try:
-        if isinstance(COMMANDS.get(name), dict) and (len(argv) == 1 or argv[1] in HELP_FLAGS):
-            print(group_usage(name, COMMANDS[name]))
+        if isinstance(COMMANDS.get(argv[0]), dict) and (len(argv) == 1 or argv[1] in HELP_FLAGS):
+            print(group_usage(argv[0], COMMANDS[argv[0]]))
             return 0
-        name, function, rest = find_command(argv)
-        run(name, function, rest)
+        word, function, rest = find_command(argv)
+        name = f" {word}"
+        run(word, function, rest)
     except UserFacingError as error:
         if error.shown:
-            print(f"seqmamba {name}: {error.label}: {error}", file=sys.stderr)
+            print(f"seqmamba{name}: {error.label}: {error}", file=sys.stderr)
         return error.exit_status
     return 0
 

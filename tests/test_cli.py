@@ -116,3 +116,12 @@ def test_readme_command_reference_is_the_parsers_own():
     generator = runpy.run_path(str(ROOT / "pipelines" / "docs" / "cli_reference.py"))
     readme = (ROOT / "README.md").read_text()
     assert generator["with_reference"](readme) == readme, "run: python pipelines/docs/cli_reference.py"
+
+
+@pytest.mark.parametrize("argv, problem", [(["nonsense"], "seqmamba: error: nonsense: unknown word; the words are"),
+                                           (["audio", "sing"], "seqmamba audio: error: sing: choose one of train, "
+                                                               "generate")])
+def test_an_unknown_word_or_subword_is_one_line(argv, problem, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(problem)

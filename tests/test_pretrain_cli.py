@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from seqmamba.cli import main
 
@@ -36,7 +37,9 @@ def test_pretrain_writes_a_complete_run_and_resumes(tmp_path, genome, capsys):
     assert "held-out perplexity" in out and "unigram baseline" in out
     for name in ("config.yaml", "checkpoints/last.ckpt", "logs/metrics.csv", "loss.png", "summary.json"):
         assert (run_dir / name).is_file(), name
-    assert "d_model: 16" in (run_dir / "config.yaml").read_text()
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["model"]["backbone"]["d_model"] == 16 and config["out"] == str(run_dir) and config["seed"] == 0
+    assert "run_dir" not in config and "seed_everything" not in config  # the old names stay out of new files
     first = json.loads((run_dir / "summary.json").read_text())
     assert first["steps"] == 4 and 1 < first["val_ppl"] < 16
     assert pretrain(run_dir, genome, "--trainer.max_epochs", "2", "--data.warmup_seq_lens", "[32]",
