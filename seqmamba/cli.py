@@ -118,7 +118,7 @@ def setting_line(action: Action) -> str:
     default = action.default
     if action.required or not action.option_strings:
         words.append("(required)")
-    elif default not in (None, SUPPRESS) and isinstance(default, (str, int, float, Path, list, tuple)):
+    elif default not in (None, SUPPRESS, "") and isinstance(default, (str, int, float, Path, list, tuple)):
         words.append(f"(default: {default})")
     return f"  {flag_of(action):<34} {' '.join(words)}".rstrip()
 
