@@ -140,17 +140,17 @@ def test_sigterm_to_the_whole_process_group_spares_loader_workers(tmp_path, geno
 
 def test_a_stop_under_ddp_prints_one_line_not_one_per_rank(monkeypatch, capsys):
     """Every rank stops at the same step; only rank 0 says so (the others' RunInterrupted is not shown)."""
-    import seqmamba.commands.pretrain
+    import seqmamba.cli
 
     def stop(signum: int, shown: bool):
-        def main(argv):
+        def run(name, function, argv):  # the dispatcher's call of a word
             raise RunInterrupted(signum, "saved last.ckpt", shown)
-        return main
+        return run
 
-    monkeypatch.setattr(seqmamba.commands.pretrain, "main", stop(signal.SIGTERM, shown=False))
+    monkeypatch.setattr(seqmamba.cli, "run", stop(signal.SIGTERM, shown=False))
     assert main(["pretrain"]) == 128 + signal.SIGTERM
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr(seqmamba.commands.pretrain, "main", stop(signal.SIGINT, shown=True))
+    monkeypatch.setattr(seqmamba.cli, "run", stop(signal.SIGINT, shown=True))
     assert main(["pretrain"]) == 128 + signal.SIGINT
     assert capsys.readouterr().err == "seqmamba pretrain: stopped: saved last.ckpt\n"
 
