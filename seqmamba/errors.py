@@ -44,3 +44,11 @@ class RunInterrupted(UserFacingError):
 
     def __reduce__(self):
         return (type(self), (self.signum, str(self), self.shown))
+
+
+class HelpRequested(Exception):
+    """Not an error: a parser asked for --help (or --help-all) hands itself to the dispatcher, which prints the help."""
+
+    def __init__(self, parser: object, show_all: bool) -> None:
+        self.parser, self.show_all = parser, show_all
+        super().__init__("help requested")

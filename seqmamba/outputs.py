@@ -1,4 +1,4 @@
-"""Output folders named by users (--dest, --out, -o): made on demand, never over an existing file."""
+"""Output folders named by users (--out): made on demand, never over an existing file."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def digits(tmp_path_factory):
 def trained(digits, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "audio"
     argv = ["audio", "train", "--config", "configs/audio/sc09-mamba-6m.yaml", "--data.root", str(digits),
-            "--run_dir", str(run_dir), *TINY_UNET, *TINY_DATA, "--data.samples_per_epoch", "8",
+            "--out", str(run_dir), *TINY_UNET, *TINY_DATA, "--data.samples_per_epoch", "8",
             "--trainer.max_steps", "4", "--trainer.accelerator", "cpu"]
     assert cli(argv) == 0
     return run_dir
@@ -51,7 +51,7 @@ def test_train_leaves_a_run_with_bits_per_sample(trained, capsys):
 def test_generate_writes_playable_wavs_in_ascending_likelihood(trained, tmp_path):
     out = tmp_path / "samples"
     argv = ["audio", "generate", "--ckpt", str(trained / "checkpoints" / "last.ckpt"), "--n", "3",
-            "--seconds", "0.005", "--batch-size", "2", "-o", str(out), "--device", "cpu"]
+            "--seconds", "0.005", "--batch_size", "2", "--out", str(out), "--device", "cpu"]
     assert cli(argv) == 0
     rows = [line.split("\t") for line in (out / "samples.tsv").read_text().splitlines()]
     assert rows[0] == ["file", "log_likelihood"] and len(rows) == 4
@@ -68,7 +68,7 @@ def test_generate_continues_a_prompt(trained, tmp_path):
     prompt = write_wav(tmp_path / "prompt.wav", 0.3 * np.sin(np.linspace(0, 20, 40)))
     out = tmp_path / "continued"
     assert cli(["audio", "generate", "--ckpt", str(trained / "checkpoints" / "last.ckpt"), "--n", "2",
-                "--seconds", "0.005", "--prompt", str(prompt), "-o", str(out), "--temperature", "0"]) == 0
+                "--seconds", "0.005", "--prompt", str(prompt), "--out", str(out), "--temperature", "0"]) == 0
     waves = [soundfile.read(out / f"sample_{k}.wav")[0] for k in range(2)]
     assert waves[0].shape == (80,)
     np.testing.assert_allclose(waves[0], waves[1])  # greedy: both continuations the same
@@ -76,7 +76,7 @@ def test_generate_continues_a_prompt(trained, tmp_path):
 
 
 def test_bad_input_is_one_line(digits, trained, tmp_path, capsys):
-    run = ["audio", "train", "--data.root", str(digits), "--run_dir", str(tmp_path / "r"), *TINY_UNET, *TINY_DATA]
+    run = ["audio", "train", "--data.root", str(digits), "--out", str(tmp_path / "r"), *TINY_UNET, *TINY_DATA]
     assert cli([*run, "--data.bits", "4"]) == 2
     assert "vocab_size" in capsys.readouterr().err
     assert cli([*run, "--model.unet.outer", "attention+mlp"]) == 2
@@ -84,11 +84,11 @@ def test_bad_input_is_one_line(digits, trained, tmp_path, capsys):
     assert not (tmp_path / "r").exists()  # nothing written for a run that could not start
     not_audio = tmp_path / "other.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {}}, not_audio)
-    assert cli(["audio", "generate", "--ckpt", str(not_audio), "-o", str(tmp_path / "g")]) == 2
+    assert cli(["audio", "generate", "--ckpt", str(not_audio), "--out", str(tmp_path / "g")]) == 2
     assert "audio train" in capsys.readouterr().err
     ckpt = str(trained / "checkpoints" / "last.ckpt")
-    assert cli(["audio", "generate", "--ckpt", ckpt, "--top-p", "0", "-o", str(tmp_path / "g")]) == 2
-    assert "--top-p" in capsys.readouterr().err
+    assert cli(["audio", "generate", "--ckpt", ckpt, "--top_p", "0", "--out", str(tmp_path / "g")]) == 2
+    assert "--top_p" in capsys.readouterr().err
 
 
 def test_schedule_warms_up_a_tenth_then_decays_by_cosine():

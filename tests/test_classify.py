@@ -27,7 +27,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("finetune")
     manifest = make_species(root, n_species=3, n_records=20, record_len=300, substitution_rate=0.4)
     run_dir = root / "run"
-    assert main(["finetune", "--data.manifest", str(manifest), "--run_dir", str(run_dir), *TINY,
+    assert main(["finetune", "--data.manifest", str(manifest), "--out", str(run_dir), *TINY,
                  "--trainer.max_epochs", "2"]) == 0
     return manifest, run_dir
 
@@ -55,7 +55,7 @@ def test_finetune_writes_run_directory_with_test_accuracy_and_resumes(run, capsy
 def test_finetune_bad_input_is_one_line(run, tmp_path, capsys, extra, problem):
     manifest, _ = run
     extra = [str(manifest) if arg == "MANIFEST" else arg for arg in extra]
-    assert main(["finetune", "--run_dir", str(tmp_path / "r"), *TINY, *extra]) == 2
+    assert main(["finetune", "--out", str(tmp_path / "r"), *TINY, *extra]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("seqmamba finetune: error")]
     assert len(errors) == 1 and problem in errors[0]
     assert not (tmp_path / "r").exists()  # nothing written for bad input
@@ -75,7 +75,7 @@ def test_classify_fasta_fastq_and_gzip_with_summary(run, tmp_path, capsys):
     (tmp_path / "c.fq.gz").write_bytes(gzip.compress(fastq.encode()))
     out = tmp_path / "pred.tsv"
     files = [str(tmp_path / name) for name in ("a.fa", "b.fq", "c.fq.gz")]
-    assert main(["classify", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "-o", str(out), *files]) == 0
+    assert main(["classify", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--out", str(out), *files]) == 0
     lines = [line.split("\t") for line in out.read_text().splitlines()]
     assert lines[0] == ["file", "read_id", "length", "call", "p_sp0", "p_sp1", "p_sp2"]
     assert len(lines) == 1 + 13 + 12 + 12
@@ -92,8 +92,8 @@ def test_min_confidence_marks_unclassified(run, tmp_path):
     manifest, run_dir = run
     (tmp_path / "a.fa").write_text("".join(f">r{i}\n{seq}\n" for i, (_, seq) in enumerate(reads_of(manifest, 80, 3))))
     out = tmp_path / "pred.tsv"
-    assert main(["classify", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "-o", str(out),
-                 "--min-confidence", "1.0", str(tmp_path / "a.fa")]) == 0
+    assert main(["classify", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--out", str(out),
+                 "--min_confidence", "1.0", str(tmp_path / "a.fa")]) == 0
     assert {line.split("\t")[3] for line in out.read_text().splitlines()[1:]} == {"unclassified"}
 
 
@@ -103,7 +103,7 @@ def test_classify_malformed_record_names_file_and_record_and_keeps_old_output(ru
     bad.write_text("@a\nACGT\n+\nIIII\n@b\nACGT\n+\nII\n")
     out = tmp_path / "pred.tsv"
     out.write_text("earlier results\n")
-    assert main(["classify", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "-o", str(out), str(bad)]) == 2
+    assert main(["classify", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "--out", str(out), str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"seqmamba classify: error: {bad}: record 2: malformed FASTQ" in err
     assert out.read_text() == "earlier results\n" and not list(tmp_path.glob(".*tmp"))

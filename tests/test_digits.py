@@ -12,7 +12,7 @@ from seqmamba.data.digits import choose_voices, plan_clips
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits") / "set"
-    assert main(["data", "make-digits", "--out", str(out), "--voices", "3", "--per-voice", "1"]) == 0
+    assert main(["data", "make-digits", "--out", str(out), "--voices", "3", "--per_voice", "1"]) == 0
     return out
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from seqmamba.cli import main
 
@@ -26,7 +27,7 @@ def genome(tmp_path):
 
 
 def pretrain(run_dir, fasta, *extra):
-    return main(["pretrain", "--data.fasta", str(fasta), "--run_dir", str(run_dir), *TINY, *extra])
+    return main(["pretrain", "--data.fasta", str(fasta), "--out", str(run_dir), *TINY, *extra])
 
 
 def test_pretrain_writes_a_complete_run_and_resumes(tmp_path, genome, capsys):
@@ -36,7 +37,9 @@ def test_pretrain_writes_a_complete_run_and_resumes(tmp_path, genome, capsys):
     assert "held-out perplexity" in out and "unigram baseline" in out
     for name in ("config.yaml", "checkpoints/last.ckpt", "logs/metrics.csv", "loss.png", "summary.json"):
         assert (run_dir / name).is_file(), name
-    assert "d_model: 16" in (run_dir / "config.yaml").read_text()
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["model"]["backbone"]["d_model"] == 16 and config["out"] == str(run_dir) and config["seed"] == 0
+    assert "run_dir" not in config and "seed_everything" not in config  # the old names stay out of new files
     first = json.loads((run_dir / "summary.json").read_text())
     assert first["steps"] == 4 and 1 < first["val_ppl"] < 16
     assert pretrain(run_dir, genome, "--trainer.max_epochs", "2", "--data.warmup_seq_lens", "[32]",
@@ -64,7 +67,7 @@ def test_command_line_user_sees_one_line_and_exit_status_2(tmp_path):
     bad = tmp_path / "empty.fa"
     bad.write_text("")
     done = subprocess.run([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(bad),
-                           "--run_dir", str(tmp_path / "run"), *TINY], capture_output=True, text=True, timeout=300)
+                           "--out", str(tmp_path / "run"), *TINY], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == f"seqmamba pretrain: error: {bad}: empty file; expected a FASTA genome (plain or bgzip-compressed)"
@@ -98,7 +101,7 @@ def test_ddp_two_processes_on_cpu(tmp_path, genome):
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
     env = {k: v for k, v in env.items() if k not in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "GLOBAL_RANK")}
     done = subprocess.run([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(genome),
-                           "--run_dir", str(run_dir), *TINY, "--trainer.max_epochs", "1", "--verbose", "true",
+                           "--out", str(run_dir), *TINY, "--trainer.max_epochs", "1", "--verbose", "true",
                            "--trainer.devices", "2", "--trainer.strategy", "ddp"],
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]

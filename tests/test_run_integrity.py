@@ -82,7 +82,7 @@ def test_checkpoint_write_is_atomic_when_the_disk_fills(tmp_path, monkeypatch):
 
 def start(run_dir: Path, genome: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(genome),
-                             "--run_dir", str(run_dir), *TINY, *LONG, *extra],
+                             "--out", str(run_dir), *TINY, *LONG, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -140,17 +140,17 @@ def test_sigterm_to_the_whole_process_group_spares_loader_workers(tmp_path, geno
 
 def test_a_stop_under_ddp_prints_one_line_not_one_per_rank(monkeypatch, capsys):
     """Every rank stops at the same step; only rank 0 says so (the others' RunInterrupted is not shown)."""
-    import seqmamba.commands.pretrain
+    import seqmamba.cli
 
     def stop(signum: int, shown: bool):
-        def main(argv):
+        def run(name, function, argv):  # the dispatcher's call of a word
             raise RunInterrupted(signum, "saved last.ckpt", shown)
-        return main
+        return run
 
-    monkeypatch.setattr(seqmamba.commands.pretrain, "main", stop(signal.SIGTERM, shown=False))
+    monkeypatch.setattr(seqmamba.cli, "run", stop(signal.SIGTERM, shown=False))
     assert main(["pretrain"]) == 128 + signal.SIGTERM
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr(seqmamba.commands.pretrain, "main", stop(signal.SIGINT, shown=True))
+    monkeypatch.setattr(seqmamba.cli, "run", stop(signal.SIGINT, shown=True))
     assert main(["pretrain"]) == 128 + signal.SIGINT
     assert capsys.readouterr().err == "seqmamba pretrain: stopped: saved last.ckpt\n"
 
@@ -308,7 +308,7 @@ def test_bed_with_overlapping_splits_is_refused(tmp_path, genome, capsys):
 
 def test_the_user_sees_no_lightning_noise_and_no_broken_pipe(tmp_path, genome):
     done = subprocess.run([sys.executable, "-m", "seqmamba.cli", "pretrain", "--data.fasta", str(genome),
-                           "--run_dir", str(tmp_path / "run"), *TINY, "--trainer.max_epochs", "1"],
+                           "--out", str(tmp_path / "run"), *TINY, "--trainer.max_epochs", "1"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0
     for noise in ("args parameter is intended", "litlogger", "Tip", "GPU available", "Warning"):
@@ -322,12 +322,12 @@ def test_the_user_sees_no_lightning_noise_and_no_broken_pipe(tmp_path, genome):
 
 
 @pytest.mark.parametrize("argv", [["data", "make-digits", "--out"], ["data", "make-piano", "--out"],
-                                  ["data", "fetch", "hg38", "--dest"], ["data", "apes", "--out"]])
+                                  ["data", "fetch", "hg38", "--out"], ["data", "apes", "--out"]])
 def test_output_folders_naming_a_file(tmp_path, capsys, argv):
     file = tmp_path / "notes.txt"
     file.write_text("mine")
     assert main([*argv, str(file)]) == 2
-    assert "names an existing file" in error_line(capsys, "data") and file.read_text() == "mine"
+    assert "names an existing file" in error_line(capsys, " ".join(argv[:2])) and file.read_text() == "mine"
 
 
 def test_manifest_urls_and_names_are_restricted(tmp_path):

@@ -31,12 +31,13 @@ def digits(tmp_path_factory):
 @pytest.fixture(scope="module")
 def classifier(digits, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "classifier"
-    assert main(["sc09", "train-classifier", "--data", str(digits), "--run_dir", str(run_dir), *TINY]) == 0
+    assert main(["sc09", "train-classifier", "--data.root", str(digits), "--out", str(run_dir), *TINY]) == 0
     return run_dir
 
 
 def error_lines(capsys) -> list[str]:
-    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("seqmamba sc09: error")]
+    return [line for line in capsys.readouterr().err.splitlines()
+            if line.startswith("seqmamba sc09 ") and ": error: " in line]
 
 
 def clips_folder(tmp_path, digits, count=10):
@@ -61,8 +62,8 @@ def test_score_prints_the_table_writes_json_and_caches_the_reference(classifier,
     samples = clips_folder(tmp_path, digits)
     out_json = tmp_path / "scores.json"
     ckpt = classifier / "checkpoints" / "last.ckpt"
-    args = ["sc09", "score", "--classifier", str(ckpt), "--samples", str(samples), "--rows", "train,test",
-            "--json", str(out_json), "--mis-pairs", "500"]
+    args = ["sc09", "score", "--ckpt", str(ckpt), "--samples", str(samples), "--rows", "train,test",
+            "--out", str(out_json), "--mis_pairs", "500"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "FID" in out and "mIS" in out and "reference:" in out
@@ -86,8 +87,8 @@ def test_likelihoods_keep_the_middle_of_the_clips(classifier, digits, tmp_path, 
     names = sorted(p.name for p in samples.iterdir())
     (samples / "samples.tsv").write_text("file\tlog_likelihood\n" + "".join(f"{n}\t{-i}\n" for i, n in enumerate(names)))
     out_json = tmp_path / "scores.json"
-    assert main(["sc09", "score", "--classifier", str(classifier / "checkpoints" / "last.ckpt"), "--samples",
-                 str(samples), "--likelihoods", str(samples / "samples.tsv"), "--json", str(out_json),
+    assert main(["sc09", "score", "--ckpt", str(classifier / "checkpoints" / "last.ckpt"), "--samples",
+                 str(samples), "--likelihoods", str(samples / "samples.tsv"), "--out", str(out_json),
                  "--reference", str(digits)]) == 0
     scores = json.loads(out_json.read_text())
     assert scores["n"] == 11 and scores["likelihood_filter"]["kept"] == 11  # 20 - 8 lowest - 1 highest
@@ -103,8 +104,8 @@ def test_odd_clips_are_counted_and_unreadable_ones_skipped_by_name(classifier, d
     soundfile.write(samples / "short.wav", mono[:8000], rate)
     (samples / "notes.wav").write_text("not audio")
     out_json = tmp_path / "scores.json"
-    assert main(["sc09", "score", "--classifier", str(classifier / "checkpoints" / "last.ckpt"), "--samples",
-                 str(samples), "--json", str(out_json)]) == 0
+    assert main(["sc09", "score", "--ckpt", str(classifier / "checkpoints" / "last.ckpt"), "--samples",
+                 str(samples), "--out", str(out_json)]) == 0
     err = capsys.readouterr().err
     assert "skipped 1 of 10 files" in err and "notes.wav" in err
     assert "1 of 9 clips stereo" in err and "1 of 9 clips not at 16000 Hz" in err
@@ -119,7 +120,7 @@ def test_odd_clips_are_counted_and_unreadable_ones_skipped_by_name(classifier, d
     ("bad-tsv", "needs tab-separated columns"),
     ("bad-rows", "unknown rows"),
     ("nothing", "nothing to score"),
-    ("bad-device", "must be auto, cpu or cuda"),
+    ("bad-device", "'tpu' is not a device; choose auto, cpu, cuda or cuda:N"),
     ("one-clip", "FID and IS need at least 2"),
 ])
 def test_bad_input_ends_with_one_line_naming_it(classifier, tmp_path, capsys, case, problem):
@@ -142,14 +143,14 @@ def test_bad_input_ends_with_one_line_naming_it(classifier, tmp_path, capsys, ca
         args += ["--device", "tpu"]
     if case == "nothing":
         args = []
-    assert main(["sc09", "score", "--classifier", str(ckpt), *args]) == 2
+    assert main(["sc09", "score", "--ckpt", str(ckpt), *args]) == 2
     errors = error_lines(capsys)
     assert len(errors) == 1 and problem in errors[0]
 
 
 def test_train_classifier_refuses_a_folder_that_is_not_sc09(tmp_path, capsys):
     (tmp_path / "clips").mkdir()
-    assert main(["sc09", "train-classifier", "--data", str(tmp_path / "clips"), "--run_dir", str(tmp_path / "run"),
+    assert main(["sc09", "train-classifier", "--data", str(tmp_path / "clips"), "--out", str(tmp_path / "run"),
                  *TINY]) == 2
     errors = error_lines(capsys)
     assert len(errors) == 1 and "not an SC09 folder" in errors[0]

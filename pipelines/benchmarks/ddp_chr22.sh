@@ -19,18 +19,18 @@ nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,n
 sampler=$!
 
 start=$(date +%s)
-"${pretrain[@]}" --run_dir "$OUT_DIR/full" > "$OUT_DIR/full.log" 2>&1
+"${pretrain[@]}" --out "$OUT_DIR/full" > "$OUT_DIR/full.log" 2>&1
 full_rc=$?
 full_s=$(( $(date +%s) - start ))
 STOP_AFTER="${STOP_AFTER:-$(( full_s / 2 ))}"
 
-"${pretrain[@]}" --run_dir "$OUT_DIR/resumed" > "$OUT_DIR/stopped.log" 2>&1 &
+"${pretrain[@]}" --out "$OUT_DIR/resumed" > "$OUT_DIR/stopped.log" 2>&1 &
 run=$!
 sleep "$STOP_AFTER"
 kill -TERM "$run"
 wait "$run"
 stopped_rc=$?
-"${pretrain[@]}" --run_dir "$OUT_DIR/resumed" --resume last > "$OUT_DIR/resumed.log" 2>&1
+"${pretrain[@]}" --out "$OUT_DIR/resumed" --resume last > "$OUT_DIR/resumed.log" 2>&1
 resumed_rc=$?
 kill "$sampler"
 

@@ -18,5 +18,5 @@ if [[ ! -f "$MAF" ]]; then
   fi
 fi
 
-"$PYTHON" -m seqmamba.data.maf "$MAF" "$OUT_DIR"
+"$PYTHON" -m seqmamba.cli data apes --maf "$MAF" --out "$OUT_DIR"
 echo "wrote $(ls "$OUT_DIR"/*.fa | tr '\n' ' ')" >&2

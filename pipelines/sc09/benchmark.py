@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from pipelines.benchmarks.timing import emit, environment  # noqa: E402
-from seqmamba.commands.sc09 import main as sc09  # noqa: E402
+from seqmamba.commands.sc09 import score, train_classifier  # noqa: E402
 from seqmamba.data.audio_io import write_wav  # noqa: E402
 from seqmamba.data.digits import make_digits  # noqa: E402
 from seqmamba.metrics.digit_scorer import DigitScorer, audio_files, read_clips  # noqa: E402
@@ -93,22 +93,21 @@ def main() -> None:
 
     start = time.perf_counter()
     model_flags = TINY_MODEL if args.tiny else ["--trainer.max_epochs", str(args.max_epochs)]
-    summary = sc09(["train-classifier", "--data", str(args.digits), "--run_dir", str(run_dir), "--overwrite", "true",
-                    "--trainer.enable_progress_bar", "false", *model_flags])
+    summary = train_classifier(["--data.root", str(args.digits), "--out", str(run_dir), "--overwrite", "true",
+                                "--trainer.enable_progress_bar", "false", *model_flags])
     report["classifier"] = {**summary, "seconds": round(time.perf_counter() - start, 1),
                             "target_test_accuracy": 0.95, "meets_target": summary["test_accuracy"] >= 0.95}
-    checkpoint = str(run_dir / "checkpoints" / "last.ckpt")
-    score = ["score", "--classifier", checkpoint]
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
 
     start = time.perf_counter()
-    dataset = sc09([*score, "--rows", "train,test"])  # embeds and caches the train and test splits
+    dataset = score(ckpt=checkpoint, rows="train,test")  # embeds and caches the train and test splits
     report["reference_seconds"] = round(time.perf_counter() - start, 1)
     rows = {name: scores(row) for name, row in dataset["rows"].items()}
     for name, folder in write_noise_and_silence(work, min(256, args.timed_clips)).items():
-        rows[name] = scores(sc09([*score, "--samples", str(folder)]))
+        rows[name] = scores(score(ckpt=checkpoint, samples=folder))
     if args.samples is not None:
         tsv = args.samples / "samples.tsv"
-        result = sc09([*score, "--samples", str(args.samples), *(["--likelihoods", str(tsv)] if tsv.is_file() else [])])
+        result = score(ckpt=checkpoint, samples=args.samples, likelihoods=tsv if tsv.is_file() else None)
         rows["samples"] = {**scores(result), "likelihood_filter": result.get("likelihood_filter"),
                            "path": str(args.samples), "label": "stand-in: model trained on the digits stand-in"}
     report["rows"] = rows
@@ -117,7 +116,7 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    sc09([*score, "--samples", str(clips)])
+    score(ckpt=checkpoint, samples=clips)
     report["gpu" if device.type == "cuda" else "this_device"] = {
         "clips": args.timed_clips, "score_seconds": round(time.perf_counter() - start, 2),
         "what": "seqmamba sc09 score end to end: read clips, mel, ResNeXt, FID/IS/mIS/AM/NDB (reference cached)"}

@@ -89,7 +89,7 @@ def run_pretrain(fasta: Path, bed: Path, seq_len: int, run_dir: Path, args) -> d
         "--data.batch_size", str(batch), "--data.samples_per_epoch", str(samples), "--data.val_max_windows", "16",
         "--data.num_workers", str(args.workers), "--model.lr", "0.002",
         "--model.warmup_steps", str(max(1, samples // batch // 10)), *backbone_args(args.backbone),
-        "--run_dir", str(run_dir), *trainer_args(args.seconds_per_run, args.tiny)])
+        "--out", str(run_dir), *trainer_args(args.seconds_per_run, args.tiny)])
     return {**{k: summary[k] for k in ("val_ppl", "unigram_ppl", "steps") if k in summary},
             "tokens": samples * seq_len, "seconds": round(time.time() - started, 1)}
 
@@ -104,7 +104,7 @@ def run_finetune(manifest: Path, seq_len: int, test_windows: int, run_dir: Path,
         "--data.num_workers", str(args.workers), "--model.lr", "0.001",
         "--model.warmup_steps", str(max(1, samples // batch // 10)), *backbone_args(args.backbone),
         *(["--model.init_from", str(init_from)] if init_from else []),
-        "--run_dir", str(run_dir), *trainer_args(args.seconds_per_run, args.tiny)])
+        "--out", str(run_dir), *trainer_args(args.seconds_per_run, args.tiny)])
     return {**{k: summary[k] for k in ("test_accuracy", "per_class_accuracy", "test_windows", "steps")},
             "tokens": samples * seq_len, "seconds": round(time.time() - started, 1)}
 
@@ -128,15 +128,14 @@ def classify_throughput(checkpoint: Path, genomes: list[JoinedGenome], counts: d
         reads = simulate_reads(genomes, length, max(1, count // len(genomes)), 0.01, seed=7)
         fasta = work / f"reads_{length}.fa"
         fasta.write_text("".join(f">r{i}\n{seq}\n" for i, (_, seq) in enumerate(reads)))
-        warm = ["--ckpt", str(checkpoint), "-o", str(work / "warm.tsv"), str(fasta)]
         started = time.time()
-        classify.main(warm)  # loads the model too: timed separately below
+        classify.classify([fasta], ckpt=checkpoint, out=work / "warm.tsv")  # loads the model too: timed separately below
         with_load = time.time() - started
         load_started = time.time()
         load_classifier(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
         load_seconds = time.time() - load_started
         started = time.time()
-        classify.main(["--ckpt", str(checkpoint), "-o", str(work / f"pred_{length}.tsv"), str(fasta)])
+        classify.classify([fasta], ckpt=checkpoint, out=work / f"pred_{length}.tsv")
         seconds = max(time.time() - started - load_seconds, 1e-6)
         out[str(length)] = {"reads": len(reads), "reads_per_second": round(len(reads) / seconds, 1),
                             "seconds_first_run": round(with_load, 2)}

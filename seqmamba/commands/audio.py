@@ -1,6 +1,6 @@
 """`seqmamba audio train | generate`: waveform models (a SaShiMi U-Net) trained in a run directory, and sampled.
 
-train takes the run machinery's flags (`--config`, `--model.*`, `--data.*`, `--trainer.*`, `--run_dir`,
+train takes the run machinery's flags (`--config`, `--model.*`, `--data.*`, `--trainer.*`, `--out`,
 `--resume`, ...); summary.json gets parameters and val/test bits per sample.
 generate writes DIR/sample_NNN.wav in ascending log-likelihood, DIR/samples.tsv (file, log_likelihood in
 nats, exact under the model) and DIR/spectrograms.png.
@@ -8,7 +8,6 @@ nats, exact under the model) and DIR/spectrograms.png.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from pathlib import Path
@@ -16,11 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
 from seqmamba.outputs import check_output_folder
-
-USAGE = "usage: seqmamba audio train [--config YAML] [--data.root DIR] ... | seqmamba audio generate --ckpt CKPT ..."
-
 
 def report(run) -> dict:
     """Bits per sample on the validation and test splits, and the model's size."""
@@ -41,7 +38,7 @@ def check_vocabulary(model, data) -> None:
 
 
 def train(argv: list[str]) -> dict:
-    """Train a U-Net on an audio folder (SC09 or YouTubeMix layout)."""
+    """Train a waveform model (SaShiMi U-Net of Mamba blocks) on an audio folder, SC09 or YouTubeMix layout."""
     from seqmamba.tasks.audio_data import AudioDataModule
     from seqmamba.tasks.audio_model import AudioModelTask
     from seqmamba.training.runner import run_training
@@ -50,39 +47,23 @@ def train(argv: list[str]) -> dict:
                         default_run_dir="runs/audio", check=check_vocabulary)
 
 
-def generate_parser() -> argparse.ArgumentParser:
-    """The flags of `audio generate`."""
-    parser = argparse.ArgumentParser(prog="seqmamba audio generate", description="sample clips from a trained U-Net")
-    parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint of `seqmamba audio train`")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="folder for the WAVs, samples.tsv, spectrograms")
-    parser.add_argument("--n", type=int, default=64, help="clips to generate")
-    parser.add_argument("--seconds", type=float, default=1.0, help="length of each clip, prompt included")
-    parser.add_argument("--prompt", type=Path, help="audio file every clip continues")
-    parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass, (0, 1]")
-    parser.add_argument("--batch-size", type=int, default=64, help="clips sampled at once")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:1 ...")
-    parser.add_argument("--no-cuda-graphs", action="store_true", help="step eagerly on GPU (slower; for debugging)")
-    return parser
-
-
-def check_generate_args(args: argparse.Namespace) -> None:
+def check_generate_settings(out: Path, n: int, seconds: float, prompt: Path | None, temperature: float,
+                            top_p: float, batch_size: int) -> None:
     """Settings that cannot work, reported before the model is loaded."""
     from seqmamba.data.audio_io import SAMPLE_RATE
 
-    one_sample = round(args.seconds * SAMPLE_RATE) >= 1
-    for name, ok, rule in (("--n", args.n >= 1, "at least 1"), ("--seconds", one_sample, f"at least 1/{SAMPLE_RATE}"),
-                           ("--temperature", args.temperature >= 0, "at least 0"),
-                           ("--top-p", 0 < args.top_p <= 1, "in (0, 1]"),
-                           ("--batch-size", args.batch_size >= 1, "at least 1")):
+    for name, value, ok, rule in (("--n", n, n >= 1, "at least 1"),
+                                  ("--seconds", seconds, round(seconds * SAMPLE_RATE) >= 1, f"at least 1/{SAMPLE_RATE}"),
+                                  ("--temperature", temperature, temperature >= 0, "at least 0"),
+                                  ("--top_p", top_p, 0 < top_p <= 1, "in (0, 1]"),
+                                  ("--batch_size", batch_size, batch_size >= 1, "at least 1")):
         if not ok:
-            raise InputError(name, f"must be {rule}, got {getattr(args, name[2:].replace('-', '_'))}")
-    if args.prompt is not None and not args.prompt.is_file():
-        raise InputError(args.prompt, "no such audio file for --prompt")
-    check_output_folder(args.out, "-o")
-    if args.out.exists() and (any(args.out.glob("*.wav")) or (args.out / "samples.tsv").exists()):
-        raise InputError(args.out, "already holds generated clips; choose another -o folder or remove them")
+            raise InputError(name, f"must be {rule}, got {value}")
+    if prompt is not None and not prompt.is_file():
+        raise InputError(prompt, "no such audio file for --prompt")
+    check_output_folder(out, "--out")
+    if out.exists() and (any(out.glob("*.wav")) or (out / "samples.tsv").exists()):
+        raise InputError(out, "already holds generated clips; choose another --out folder or remove them")
 
 
 def load_unet(path: Path, device: torch.device):
@@ -101,61 +82,62 @@ def load_unet(path: Path, device: torch.device):
     return model.to(device).eval(), data.get("quantization", "mu-law"), data.get("bits", 8)
 
 
-def generate_clips(argv: list[str]) -> dict:
-    """Sample --n clips in batches, write them in ascending likelihood with samples.tsv and a spectrogram sheet."""
+def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt: Path | None = None,
+             temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 64, seed: int = 0, device: str = "auto",
+             cuda_graphs: bool = True) -> dict:
+    """Sample clips from a trained U-Net: WAVs in ascending likelihood, samples.tsv and a spectrogram sheet.
+
+    Args:
+        ckpt: checkpoint of `seqmamba audio train`
+        out: folder for the WAVs, samples.tsv and spectrograms.png (new or without clips)
+        n: clips to generate
+        seconds: length of each clip, prompt included
+        prompt: audio file every clip continues
+        temperature: sampling temperature; 0 = greedy
+        top_p: nucleus sampling mass, in (0, 1]
+        batch_size: clips sampled at once
+        seed: random seed (batch k uses seed + its first clip's index)
+        device: auto (the GPU when there is one), cpu, cuda or cuda:N
+        cuda_graphs: replay each step as a CUDA graph on GPU (false: step eagerly, for debugging)
+    """
     from seqmamba.data.audio_io import SAMPLE_RATE, load_audio, write_wav
     from seqmamba.data.quantize import decode, encode, start_token
-    from seqmamba.generate import generate
+    from seqmamba.generate import generate as decode_steps
     from seqmamba.spectrograms import spectrogram_sheet
 
-    args = generate_parser().parse_args(argv)
-    check_generate_args(args)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    model, quantization, bits = load_unet(args.ckpt, device)
-    length = round(args.seconds * SAMPLE_RATE)
-    prompt = [start_token(bits)]
-    if args.prompt is not None:
-        prompt += encode(load_audio(args.prompt, SAMPLE_RATE), quantization, bits).tolist()
-        if len(prompt) - 1 >= length:
-            raise InputError(args.prompt, f"is {(len(prompt) - 1) / SAMPLE_RATE:.2f} s long, not shorter than "
-                                          f"--seconds {args.seconds}; give a longer --seconds or a shorter prompt")
-    n_new = length - (len(prompt) - 1)
+    out, prompt = Path(out), None if prompt is None else Path(prompt)
+    check_generate_settings(out, n, seconds, prompt, temperature, top_p, batch_size)
+    device = resolve_device(device)
+    model, quantization, bits = load_unet(ckpt, device)
+    length = round(seconds * SAMPLE_RATE)
+    prompt_codes = [start_token(bits)]
+    if prompt is not None:
+        prompt_codes += encode(load_audio(prompt, SAMPLE_RATE), quantization, bits).tolist()
+        if len(prompt_codes) - 1 >= length:
+            raise InputError(prompt, f"is {(len(prompt_codes) - 1) / SAMPLE_RATE:.2f} s long, not shorter than "
+                                     f"--seconds {seconds}; give a longer --seconds or a shorter prompt")
+    n_new = length - (len(prompt_codes) - 1)
     started = time.perf_counter()
     codes, likelihoods = [], []
-    for first in range(0, args.n, args.batch_size):
-        batch = min(args.batch_size, args.n - first)
-        prompt_ids = torch.tensor(prompt, device=device).expand(batch, -1)
-        out = generate(model, prompt_ids, n_new, args.temperature, args.top_p,
-                       cuda_graphs=False if args.no_cuda_graphs else None, seed=args.seed + first, progress=True)
-        codes.append(torch.cat([prompt_ids[:, 1:], out.tokens], 1).cpu())
-        likelihoods.append(out.log_likelihood.cpu())
-    seconds = time.perf_counter() - started
+    for first in range(0, n, batch_size):
+        prompt_ids = torch.tensor(prompt_codes, device=device).expand(min(batch_size, n - first), -1)
+        sampled = decode_steps(model, prompt_ids, n_new, temperature, top_p, cuda_graphs=None if cuda_graphs else False,
+                               seed=seed + first, progress=True)
+        codes.append(torch.cat([prompt_ids[:, 1:], sampled.tokens], 1).cpu())
+        likelihoods.append(sampled.log_likelihood.cpu())
+    elapsed = time.perf_counter() - started
     codes, likelihoods = torch.cat(codes), torch.cat(likelihoods)
-    order = likelihoods.argsort()
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     waves, lines = [], ["file\tlog_likelihood"]
-    for rank, i in enumerate(order.tolist()):
+    for rank, i in enumerate(likelihoods.argsort().tolist()):
         wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
-        name = f"sample_{rank:0{len(str(args.n - 1))}d}.wav"
-        write_wav(args.out / name, wave, SAMPLE_RATE)
+        name = f"sample_{rank:0{len(str(n - 1))}d}.wav"
+        write_wav(out / name, wave, SAMPLE_RATE)
         waves.append(wave)
         lines.append(f"{name}\t{likelihoods[i].item():.4f}")
-    (args.out / "samples.tsv").write_text("\n".join(lines) + "\n")
-    spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, args.out / "spectrograms.png")
+    (out / "samples.tsv").write_text("\n".join(lines) + "\n")
+    spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, out / "spectrograms.png")
     bits_per_sample = -likelihoods.mean().item() / (n_new * math.log(2))
-    print(f"{args.n} clips of {args.seconds:g} s in {seconds:.1f} s ({args.n / seconds:.2f} clips/s) on {device}; "
-          f"mean NLL {bits_per_sample:.4f} bits per generated sample; {args.out}/ (samples.tsv, spectrograms.png)")
-    return {"clips": args.n, "seconds": seconds, "bits_per_sample": bits_per_sample}
-
-
-def main(argv: list[str]) -> dict:
-    """Dispatch `audio train` and `audio generate`."""
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return {}
-    action, rest = argv[0], argv[1:]
-    if action == "train":
-        return train(rest)
-    if action == "generate":
-        return generate_clips(rest)
-    raise InputError(action, "unknown audio action; use `seqmamba audio train` or `seqmamba audio generate`")
+    print(f"{n} clips of {seconds:g} s in {elapsed:.1f} s ({n / elapsed:.2f} clips/s) on {device}; "
+          f"mean NLL {bits_per_sample:.4f} bits per generated sample; {out}/ (samples.tsv, spectrograms.png)")
+    return {"clips": n, "seconds": elapsed, "bits_per_sample": bits_per_sample}

@@ -2,41 +2,26 @@
 
 Writes predictions.tsv (file, read_id, length, call, p_<species>...) and, beside it,
 predictions.summary.tsv (per file: reads and fraction per call); prints the summary. Reads below
-`--min-confidence` are called `unclassified`; empty reads are called `empty` and counted. The
+`--min_confidence` are called `unclassified`; empty reads are called `empty` and counted. The
 length rule for reads shorter or longer than the training length is in `seqmamba.read_calls`.
 Output is written to a temporary file and renamed at the end, so a failed run leaves no half file.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from seqmamba.data.reads import read_records
+from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
 from seqmamba.read_calls import LoadedClassifier, load_classifier, predict_proba
 
 CHUNK_READS = 8192  # reads held in memory at once
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command's flags."""
-    parser = argparse.ArgumentParser(prog="seqmamba classify", description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+", type=Path, help="FASTA or FASTQ files, plain or gzip")
-    parser.add_argument("--ckpt", required=True, type=Path, help="RUN_DIR/checkpoints/last.ckpt of `seqmamba finetune`")
-    parser.add_argument("-o", "--out", type=Path, default=Path("predictions.tsv"))
-    parser.add_argument("--min-confidence", type=float, default=0.0,
-                        help="reads whose top probability is below this are called 'unclassified'")
-    parser.add_argument("--batch-tokens", type=int, default=None,
-                        help="tokens per batch (default 2^20 on GPU, 2^15 on CPU)")
-    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:1 ...")
-    return parser
 
 
 def call_reads(probs: np.ndarray, classes: list[str], min_confidence: float) -> list[str]:
@@ -86,24 +71,33 @@ def classify_files(loaded: LoadedClassifier, files: list[Path], out: Path, min_c
     return counts
 
 
-def main(argv: list[str]) -> dict:
-    """Parse, load the model, label the reads, write and print the per-file summary."""
-    args = build_parser().parse_args(argv)
-    if not 0 <= args.min_confidence <= 1:
-        raise InputError("--min-confidence", f"must lie in [0, 1], got {args.min_confidence}")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
-    batch_tokens = args.batch_tokens or (1 << 20 if device.type == "cuda" else 1 << 15)
-    for path in args.files:
+def classify(files: list[Path], *, ckpt: Path, out: Path = Path("predictions.tsv"), min_confidence: float = 0.0,
+             batch_tokens: int | None = None, device: str = "auto") -> dict:
+    """Label reads (FASTA/FASTQ, plain or gzip) with a fine-tuned species model.
+
+    Args:
+        files: FASTA or FASTQ files, plain or gzip
+        ckpt: RUN/checkpoints/last.ckpt of `seqmamba finetune`
+        out: the predictions table; its .summary.tsv lands beside it
+        min_confidence: reads whose top probability is below this are called 'unclassified', in [0, 1]
+        batch_tokens: tokens per batch (default 2^20 on GPU, 2^15 on CPU)
+        device: auto (the GPU when there is one), cpu, cuda or cuda:N
+    """
+    if not 0 <= min_confidence <= 1:
+        raise InputError("--min_confidence", f"must lie in [0, 1], got {min_confidence}")
+    device = resolve_device(device)
+    batch_tokens = batch_tokens or (1 << 20 if device.type == "cuda" else 1 << 15)
+    files, out = [Path(path) for path in files], Path(out)
+    for path in files:
         if not path.is_file():
             raise InputError(path, "no such read file; give FASTA or FASTQ files, plain or gzip")
-    if not args.out.parent.is_dir():
-        raise InputError(args.out, "its folder does not exist; create it or choose another -o path")
-    loaded = load_classifier(args.ckpt, device)
-    counts = classify_files(loaded, args.files, args.out, args.min_confidence, batch_tokens)
+    if not out.parent.is_dir():
+        raise InputError(out, "its folder does not exist; create it or choose another --out path")
+    loaded = load_classifier(ckpt, device)
+    counts = classify_files(loaded, files, out, min_confidence, batch_tokens)
     lines = summary_lines(counts, [*loaded.classes, "unclassified", "empty"])
-    summary_path = args.out.with_name(args.out.stem + ".summary.tsv")
+    summary_path = out.with_name(out.stem + ".summary.tsv")
     summary_path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"predictions: {args.out}; summary: {summary_path}")
+    print(f"predictions: {out}; summary: {summary_path}")
     return {str(path): dict(counter) for path, counter in counts.items()}

@@ -1,59 +1,70 @@
-"""`seqmamba data ...`: fetch public datasets, and build the stand-ins this repository tests on."""
+"""`seqmamba data fetch | apes | make-digits | make-piano`: public datasets, and the stand-ins this repository tests on."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 DEFAULT_APES_MAF = Path("/usr/share/doc/maffilter/examples/Gorilla/"
                         "Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz")
+DEFAULT_APES_OUT = Path("data/cache/apes")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """One sub-command per dataset job."""
-    from seqmamba.data.maf import DEFAULT_OUT_DIR
+def fetch(name: str, *, out: Path, base_url: str | None = None) -> list[Path]:
+    """Download a dataset from its manifest (data/manifests/NAME.yaml), checksums verified.
 
-    parser = argparse.ArgumentParser(prog="seqmamba data")
-    sub = parser.add_subparsers(dest="action", required=True)
-    fetch_p = sub.add_parser("fetch", help="download a dataset from its manifest (data/manifests/NAME.yaml)")
-    fetch_p.add_argument("name", help="manifest name (hg38) or path to a manifest YAML")
-    fetch_p.add_argument("--dest", type=Path, required=True)
-    fetch_p.add_argument("--base-url", help="mirror to use instead of the manifest's host")
-    apes_p = sub.add_parser("apes", help="one FASTA per ape species from maffilter-examples' chr22 alignment")
-    apes_p.add_argument("--maf", type=Path, default=DEFAULT_APES_MAF)
-    apes_p.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR)
-    digits_p = sub.add_parser("make-digits", help="SC09 stand-in: espeak-ng voices saying zero..nine, test voices unseen")
-    digits_p.add_argument("--out", type=Path, required=True, help="new or empty folder")
-    digits_p.add_argument("--voices", type=int, default=200, help="speakers (accent + voice variant); at least 3")
-    digits_p.add_argument("--per-voice", type=int, default=3, help="takes of each digit per voice")
-    digits_p.add_argument("--seed", type=int, default=0)
-    piano_p = sub.add_parser("make-piano", help="YouTubeMix stand-in: music21 piano scores through fluidsynth")
-    piano_p.add_argument("--out", type=Path, required=True, help="new or empty folder")
-    piano_p.add_argument("--minutes", type=int, default=20, help="one-minute files to render; at least 3")
-    piano_p.add_argument("--seed", type=int, default=0)
-    return parser
+    Args:
+        name: manifest name (hg38) or path to a manifest YAML
+        out: folder the files land in
+        base_url: mirror to use instead of the manifest's host
+    """
+    from seqmamba.data import fetch as fetching
+
+    paths = fetching.fetch(fetching.load_manifest(name), Path(out), base_url=base_url)
+    print("\n".join(map(str, paths)))
+    return paths
 
 
-def main(argv: list[str]) -> None:
-    """Parse and run one data job."""
-    args = build_parser().parse_args(argv)
-    if args.action == "fetch":
-        from seqmamba.data.fetch import fetch, load_manifest
+def apes(maf: Path = DEFAULT_APES_MAF, out: Path = DEFAULT_APES_OUT) -> dict[str, Path]:
+    """One FASTA per ape species from maffilter-examples' chr22 alignment, with summary.tsv and species.tsv.
 
-        for path in fetch(load_manifest(args.name), args.dest, base_url=args.base_url):
-            print(path)
-    elif args.action == "apes":
-        from seqmamba.data.maf import extract_maf_species
+    Args:
+        maf: MAF alignment, plain or gzip
+        out: folder for <species>.fa, summary.tsv and species.tsv (the manifest `seqmamba finetune` reads)
+    """
+    from seqmamba.data.maf import SUMMARY_NAME, extract_maf_species
 
-        for name, path in extract_maf_species(args.maf, args.out).items():
-            print(f"{name}\t{path}")
-    elif args.action == "make-digits":
-        from seqmamba.data.digits import make_digits
+    paths = extract_maf_species(Path(maf), Path(out))
+    print("\n".join(f"{name}\t{path}" for name, path in paths.items()))
+    print((Path(out) / SUMMARY_NAME).read_text(), end="")
+    return paths
 
-        counts = make_digits(args.out, voices=args.voices, per_voice=args.per_voice, seed=args.seed)
-        print(f"{args.out}: " + ", ".join(f"{n} {split} clips" for split, n in counts.items()))
-    elif args.action == "make-piano":
-        from seqmamba.data.piano import make_piano
 
-        counts = make_piano(args.out, minutes=args.minutes, seed=args.seed)
-        print(f"{args.out}: " + ", ".join(f"{n} {split} files" for split, n in counts.items()))
+def make_digits(*, out: Path, voices: int = 200, per_voice: int = 3, seed: int = 0) -> dict[str, int]:
+    """SC09 stand-in: espeak-ng voices saying zero..nine, test voices unseen in training.
+
+    Args:
+        out: new or empty folder
+        voices: speakers (accent + voice variant); at least 3
+        per_voice: takes of each digit per voice
+        seed: random seed
+    """
+    from seqmamba.data import digits
+
+    counts = digits.make_digits(out, voices=voices, per_voice=per_voice, seed=seed)
+    print(f"{out}: " + ", ".join(f"{n} {split} clips" for split, n in counts.items()))
+    return counts
+
+
+def make_piano(*, out: Path, minutes: int = 20, seed: int = 0) -> dict[str, int]:
+    """YouTubeMix stand-in: music21 piano scores rendered through fluidsynth.
+
+    Args:
+        out: new or empty folder
+        minutes: one-minute files to render; at least 3
+        seed: random seed
+    """
+    from seqmamba.data import piano
+
+    counts = piano.make_piano(out, minutes=minutes, seed=seed)
+    print(f"{out}: " + ", ".join(f"{n} {split} files" for split, n in counts.items()))
+    return counts

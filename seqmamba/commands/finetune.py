@@ -1,7 +1,7 @@
 """`seqmamba finetune`: fine-tune a Mamba backbone to tell species apart, in a run directory like pretraining's.
 
 Same config sections and keys as `seqmamba pretrain` (model.backbone.*, data.seq_len,
-data.batch_size, data.samples_per_epoch, trainer.*, run_dir, --resume), plus data.manifest and
+data.batch_size, data.samples_per_epoch, trainer.*, out, --resume), plus data.manifest and
 model.init_from (a `seqmamba pretrain` checkpoint whose backbone is loaded; the head is new).
 After training the test split is evaluated: summary.json gets test_accuracy, per_class_accuracy
 and classes; confusion.csv and confusion.png land beside it.
@@ -10,16 +10,16 @@ and classes; confusion.csv and confusion.png land beside it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
 
-from seqmamba.tasks.classification import ClassifierTask, accuracies
-from seqmamba.training.runner import FinishedRun, run_training
-from seqmamba.tasks.species_data import SpeciesDataModule
-
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
+
+if TYPE_CHECKING:  # Lightning loads when the word runs, not when `seqmamba --help` lists it
+    from seqmamba.training.runner import FinishedRun
 
 
 def write_confusion_csv(path: Path, confusion: np.ndarray, classes: list[str]) -> Path:
@@ -49,6 +49,8 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], out_png: Path) -> 
 
 def report(run: FinishedRun) -> dict:
     """Test accuracy on the held-out blocks, per class, with the confusion matrix as CSV and PNG."""
+    from seqmamba.tasks.classification import accuracies
+
     run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
     confusion = run.model.test_confusion.numpy()
     classes = list(run.model.hparams.classes)
@@ -65,7 +67,11 @@ def report(run: FinishedRun) -> dict:
 
 
 def main(argv: list[str]) -> dict:
-    """Parse, fine-tune, test on held-out regions, leave the run directory."""
+    """Fine-tune a DNA model to tell species apart; test accuracy and confusion matrix on held-out regions."""
+    from seqmamba.tasks.classification import ClassifierTask
+    from seqmamba.tasks.species_data import SpeciesDataModule
+    from seqmamba.training.runner import run_training
+
     return run_training("finetune", ClassifierTask, SpeciesDataModule, argv, finish=report,
                         default_run_dir="runs/finetune", default_config=None,
                         check=lambda model, data: model.set_classes(data.classes))

@@ -7,13 +7,15 @@ handling; this module adds the DNA checks and the report: held-out perplexity be
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from seqmamba.data.tokenizer import VOCAB_SIZE
 from seqmamba.errors import InputError
-from seqmamba.training.summaries import perplexity_line
-from seqmamba.tasks.dna_data import DNADataModule
-from seqmamba.tasks.language_model import LanguageModelTask
-from seqmamba.training.runner import FinishedRun, run_training
+
+if TYPE_CHECKING:  # Lightning loads when the word runs, not when `seqmamba --help` lists it
+    from seqmamba.tasks.dna_data import DNADataModule
+    from seqmamba.tasks.language_model import LanguageModelTask
+    from seqmamba.training.runner import FinishedRun
 
 
 def check_vocabulary(model: LanguageModelTask, data: DNADataModule) -> None:
@@ -26,6 +28,8 @@ def check_vocabulary(model: LanguageModelTask, data: DNADataModule) -> None:
 
 def report(run: FinishedRun) -> dict:
     """Held-out perplexity and bits per base, beside the unigram baseline of the same genome."""
+    from seqmamba.training.summaries import perplexity_line
+
     (metrics,) = run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
     baseline = run.datamodule.unigram_perplexity("valid")
     print(perplexity_line(metrics["val/ppl"], baseline))
@@ -35,6 +39,10 @@ def report(run: FinishedRun) -> dict:
 
 
 def main(argv: list[str]) -> dict:
-    """Parse, train, evaluate on the held-out split, and leave the run's plot and summary."""
+    """Train a DNA language model on a FASTA genome; held-out perplexity beside the unigram baseline."""
+    from seqmamba.tasks.dna_data import DNADataModule
+    from seqmamba.tasks.language_model import LanguageModelTask
+    from seqmamba.training.runner import run_training
+
     return run_training("pretrain", LanguageModelTask, DNADataModule, argv, finish=report,
                         default_run_dir="runs/pretrain", check=check_vocabulary)

@@ -190,7 +190,7 @@ def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: in
     if out.exists() and any(out.iterdir()):
         raise InputError(out, "exists and is not empty; give a new folder (files already there are kept)")
     if per_voice < 1:
-        raise InputError("--per-voice", f"must be at least 1, got {per_voice}")
+        raise InputError("--per_voice", f"must be at least 1, got {per_voice}")
     specs = plan_clips(voices, per_voice, seed)
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:

@@ -123,7 +123,7 @@ def _file_entry(path: Path, index: int, raw: object) -> ManifestFile:
 
 def fetch(manifest: Manifest, dest: Path, *, base_url: str | None = None, progress: bool = True) -> list[Path]:
     """Make every file of a manifest present and verified in dest, downloading only what is missing."""
-    output_folder(dest, "--dest")
+    output_folder(dest, "--out")
     sums_path = dest / SUMS_NAME
     sums = _read_sums(sums_path)
     outputs = []

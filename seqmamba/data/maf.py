@@ -6,15 +6,13 @@ classification. The MAF is parsed line by line rather than with Bio.AlignIO (equ
 under a second for 88 MB) because Biopython reads a FASTA file as an empty MAF without complaint
 and cannot say on which line a damaged file breaks.
 
-Run `python -m seqmamba.data.maf MAF [OUT_DIR]` to write OUT_DIR/<species>.fa, summary.tsv and
-species.tsv (the species manifest that `seqmamba finetune --data.manifest` reads).
+`seqmamba data apes --maf MAF --out DIR` writes DIR/<species>.fa, summary.tsv and species.tsv (the
+species manifest that `seqmamba finetune --data.manifest` reads).
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
-import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +26,6 @@ from seqmamba.errors import InputError
 from seqmamba.outputs import output_folder
 
 DEFAULT_SPECIES = {"Hsap": "human", "Ptro": "chimpanzee", "Ggor": "gorilla", "Ppyg": "orangutan"}
-DEFAULT_OUT_DIR = Path("data/cache/apes")
 SUMMARY_NAME = "summary.tsv"
 MANIFEST_NAME = "species.tsv"
 LINE_WIDTH = 60
@@ -204,20 +201,3 @@ def _write_summary(path: Path, species: dict[str, str], tallies: dict[str, _Tall
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command-line entry: extract the species FASTAs and print the summary table."""
-    parser = argparse.ArgumentParser(prog="python -m seqmamba.data.maf", description=__doc__.splitlines()[0])
-    parser.add_argument("maf", type=Path, help="MAF file, plain or gzip")
-    parser.add_argument("out_dir", type=Path, nargs="?", default=DEFAULT_OUT_DIR)
-    args = parser.parse_args(argv)
-    try:
-        extract_maf_species(args.maf, args.out_dir)
-    except InputError as err:
-        sys.exit(f"error: {err}")
-    print((args.out_dir / SUMMARY_NAME).read_text(), end="")
-
-
-if __name__ == "__main__":
-    main()

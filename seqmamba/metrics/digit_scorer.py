@@ -41,13 +41,8 @@ class Embedding:
 class DigitScorer:
     """Mel front-end and ResNeXt of one checkpoint, in eval mode on one device."""
 
-    def __init__(self, checkpoint_path: str | Path, device: str = "auto", batch_size: int = 256) -> None:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError("--device", f"{device} asked for, but torch sees no CUDA GPU; use --device cpu or auto")
-        if device not in ("auto", "cpu") and not device.startswith("cuda"):
-            raise InputError("--device", f"must be auto, cpu or cuda[:N], got {device!r}")
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                                   "cpu" if device == "auto" else device)
+    def __init__(self, checkpoint_path: str | Path, device: torch.device | str = "cpu", batch_size: int = 256) -> None:
+        self.device = torch.device(device)  # the command checked it (seqmamba.devices)
         self.checkpoint_path = Path(checkpoint_path)
         checkpoint = load_checkpoint(self.checkpoint_path)
         hparams = checkpoint.get("hyper_parameters", {})

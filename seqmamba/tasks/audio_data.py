@@ -40,6 +40,18 @@ class AudioDataModule(lightning.LightningDataModule):
     samples_per_epoch: training segments per epoch (drawn at random, with replacement only when more
     than the split holds); None = every training segment once. val_max_clips caps the validation
     segments (spread evenly over the split) to keep validation quick.
+
+    Args:
+        root: the audio folder
+        layout: how the folder is split: sc09 (digit folders or train/valid/test) or youtubemix (one folder)
+        seq_len: samples per training segment (16000 = 1 s)
+        batch_size: segments per batch
+        quantization: how samples become codes: mu-law or linear
+        bits: bits per sample code (8: 256 codes)
+        samples_per_epoch: training segments per epoch (null: every segment once)
+        num_workers: data loader worker processes
+        seed: random seed of the segment draws
+        val_max_clips: validation segments at most (null: all)
     """
 
     def __init__(self, root: str, layout: str = "sc09", seq_len: int = 16000, batch_size: int = 16,

@@ -18,7 +18,16 @@ from seqmamba.tasks.optim import adamw_warmup_cosine, check_optimizer_settings
 
 
 class AudioModelTask(NextTokenTask):
-    """Trains a U-Net on {"input_ids", "labels"} (B, L) batches; labels of padding are -100 and ignored."""
+    """Trains a U-Net on {"input_ids", "labels"} (B, L) batches; labels of padding are -100 and ignored.
+
+    Args:
+        unet: SaShiMi U-Net sizes and blocks: a preset YAML or --model.unet.FIELD
+        lr: peak learning rate of AdamW
+        weight_decay: AdamW weight decay
+        betas: AdamW betas
+        warmup_fraction: share of the run's steps spent in linear warmup, in [0, 1]
+        min_lr_ratio: the cosine decay ends at this share of lr
+    """
 
     unit = "sample"
 

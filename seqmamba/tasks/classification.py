@@ -31,6 +31,17 @@ class ClassifierTask(lightning.LightningModule):
     Logs train/loss per step; val/loss and val/accuracy per validation; test/loss and
     test/accuracy, leaving the test confusion matrix (rows: true class) in `test_confusion`.
     Optimizer and schedule are the LM's (AdamW, warmup, cosine).
+
+    Args:
+        backbone: Mamba LM sizes: a preset YAML (configs/models/) or --model.backbone.FIELD
+        pooling: how positions become one vector: mean or last
+        init_from: `seqmamba pretrain` checkpoint whose backbone is loaded (the head is new)
+        classes: species names (set from the data's manifest)
+        lr: peak learning rate of AdamW
+        weight_decay: AdamW weight decay
+        betas: AdamW betas
+        warmup_steps: optimizer steps of linear warmup
+        min_lr_ratio: the cosine decay ends at this share of lr
     """
 
     def __init__(self, backbone: MambaLMConfig | None = None, pooling: str = "mean", init_from: str | None = None,

@@ -56,6 +56,19 @@ class DigitClassifierTask(lightning.LightningModule):
     """ResNeXt digit classifier: SGD with (Nesterov) momentum, warmup then cosine, early stopping on val/loss.
 
     Logs train/loss per step; val/loss and val/accuracy per validation; test/loss and test/accuracy.
+
+    Args:
+        resnext: ResNeXt sizes (a preset YAML, or --model.resnext.FIELD)
+        features: mel front-end settings
+        lr: peak learning rate of SGD
+        momentum: Nesterov momentum, in [0, 1)
+        weight_decay: L2 weight decay
+        warmup_steps: optimizer steps of linear warmup
+        min_lr_ratio: the cosine decay ends at this share of lr
+        max_shift_ms: augmentation: random time shift up to this many ms
+        gain_db: augmentation: random gain within +- this many dB
+        noise_level: augmentation: white noise up to this level
+        early_stopping_patience: validations without a better val/loss before stopping
     """
 
     def __init__(self, resnext: ResNeXtConfig | None = None, features: MelSettings | None = None, lr: float = 0.05,
@@ -161,6 +174,13 @@ class DigitDataModule(lightning.LightningDataModule):
 
     Unreadable or silent files are reported by name and skipped. Training draws classes equally
     often; validation and test go through every clip once, in order.
+
+    Args:
+        root: the SC09 folder (digit folders, train/valid/test, or `seqmamba data make-digits` output)
+        batch_size: clips per batch
+        num_workers: data loader worker processes
+        seed: random seed of the balanced sampler
+        features: mel front-end settings (must match the model's)
     """
 
     def __init__(self, root: str, batch_size: int = 128, num_workers: int = 0, seed: int = 0,

@@ -45,6 +45,25 @@ class DNADataModule(lightning.LightningDataModule):
     contig held out). `samples_per_epoch` counts windows of `seq_len`; warmup stages draw the same
     number of tokens and steps. Warmup keeps tokens per step constant when each stage length
     divides `batch_size * seq_len`.
+
+    Args:
+        fasta: the genome, FASTA (plain, gzip or bgzip)
+        bed: BED file with a split column (train/valid/test), for split bed
+        split: how held-out data is chosen: bed, contig or fraction
+        valid_contigs: contigs held out for validation, for split contig
+        test_contigs: contigs held out for testing, for split contig
+        valid_fraction: share of every contig's end held out for validation, for split fraction
+        test_fraction: share of every contig's end held out for testing, for split fraction
+        seq_len: tokens per training window
+        batch_size: windows per batch
+        samples_per_epoch: training windows drawn per epoch
+        val_max_windows: evaluation windows per split at most (null: all)
+        rc_prob: chance a training window is reverse-complemented
+        max_n_fraction: windows with more N bases than this share are skipped
+        seed: random seed of the window draws
+        num_workers: data loader worker processes
+        warmup_seq_lens: sequence-length warmup: shorter lengths trained first, one stage each
+        warmup_epochs_per_stage: epochs per warmup stage
     """
 
     def __init__(self, fasta: str, bed: str | None = None, split: str = "fraction",

@@ -17,6 +17,14 @@ class LanguageModelTask(NextTokenTask):
 
     AdamW (no decay on norms, biases, embeddings, A and D), linear warmup then cosine decay to
     `min_lr_ratio * lr` over the run's optimizer steps.
+
+    Args:
+        backbone: Mamba LM sizes: a preset YAML (configs/models/) or --model.backbone.FIELD
+        lr: peak learning rate of AdamW
+        weight_decay: AdamW weight decay (not on norms, biases, embeddings, A and D)
+        betas: AdamW betas
+        warmup_steps: optimizer steps of linear warmup
+        min_lr_ratio: the cosine decay ends at this share of lr
     """
 
     def __init__(self, backbone: MambaLMConfig | None = None, lr: float = 8e-3, weight_decay: float = 0.1,

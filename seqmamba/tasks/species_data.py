@@ -36,6 +36,21 @@ class SpeciesDataModule(lightning.LightningDataModule):
     `split_chunks` cuts the genomes into that many parts, each split train | valid | test, so the
     held-out regions are spread out (fewer chunks: longer held-out stretches, for long windows).
     `val_windows` / `test_windows` are per species, evenly spaced over the split, fixed.
+
+    Args:
+        manifest: species manifest (TSV: species, FASTA path), e.g. `seqmamba data apes`'s species.tsv
+        seq_len: bases per window
+        batch_size: windows per batch
+        samples_per_epoch: training windows drawn per epoch
+        valid_fraction: share of every chunk held out for validation
+        test_fraction: share of every chunk held out for testing
+        split_chunks: parts each genome is cut into before splitting
+        val_windows: validation windows per species
+        test_windows: test windows per species
+        rc_prob: chance a training window is reverse-complemented
+        max_n_fraction: windows with more N bases than this share are skipped
+        seed: random seed of the window draws
+        num_workers: data loader worker processes
     """
 
     def __init__(self, manifest: str, seq_len: int = 1024, batch_size: int = 16, samples_per_epoch: int = 4096,

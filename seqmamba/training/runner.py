@@ -10,6 +10,8 @@ same flags and the same guarantees:
 - SIGTERM / SIGINT finish the current step, save `last.ckpt`, print how to resume, exit 128 + signal;
 - a diverged loss stops the run with one line, and no NaN reaches a checkpoint or `summary.json`;
 - Lightning's chatter is hidden unless `--verbose`.
+
+Parse errors and `--help` go to the dispatcher (`seqmamba/cli.py`), which prints them the same way for every word.
 """
 
 from __future__ import annotations
@@ -30,19 +32,20 @@ from types import FrameType
 import lightning
 import torch
 import yaml
-from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqmamba.training.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
-from seqmamba.errors import InputError, RunFailed, RunInterrupted
+from seqmamba.errors import HelpRequested, InputError, RunFailed, RunInterrupted
 from seqmamba.training.summaries import plot_losses, write_summary
 from seqmamba.training.loaders import resume_mid_epoch
 
 RUN_MARKERS = ("config.yaml", "checkpoints", "summary.json")  # any of these: the folder holds a run
 RUN_OUTPUTS = ("config*.yaml", "checkpoints", "logs", "logs-*", "tensorboard", "summary.json", "*.png", "*.csv")
+OLD_CONFIG_KEYS = {"run_dir": "out", "seed_everything": "seed"}  # in config.yaml of earlier runs; until the next release
+HIDDEN = "==SUPPRESS=="  # the parser's mark for a setting that is read but left out of --help
 
 
 @dataclass
@@ -156,10 +159,19 @@ class RunCSVLogger(CSVLogger):
 class RunCLI(LightningCLI):
     """LightningCLI whose Trainer logs, checkpoints and saves its config into one run directory."""
 
+    command = "run"
     default_run_dir = "runs/run"
 
+    def add_default_arguments_to_parser(self, parser) -> None:
+        """`--seed`, the name every word uses (Lightning's own, `seed_everything`, is read from older config files)."""
+        parser.add_argument("--seed", type=int | None, default=None,
+                            help="random seed of the weights and the data order (default 0)")
+        parser.add_argument("--seed_everything", type=int | None, default=None, help=HIDDEN)
+
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--run_dir", type=str, default=self.default_run_dir, help="where everything of this run goes")
+        parser.add_argument("--out", type=str | None, default=None, help="the run folder: config.yaml, checkpoints/, "
+                            f"logs, summary.json (default {self.default_run_dir})")
+        parser.add_argument("--run_dir", type=str | None, default=None, help=HIDDEN)
         parser.add_argument("--resume", type=str | None, default=None,
                             help="continue a run: 'last' (RUN_DIR/checkpoints/last.ckpt) or a checkpoint path")
         parser.add_argument("--overwrite", type=bool, default=False,
@@ -168,8 +180,23 @@ class RunCLI(LightningCLI):
                             help="rewrite RUN_DIR/checkpoints/last.ckpt every N optimizer steps (and at each epoch end)")
         parser.add_argument("--verbose", type=bool, default=False, help="show Lightning's info messages and warnings")
 
+    def parse_arguments(self, parser, args) -> None:
+        """--help hands the parser to the dispatcher; keys of older config files are read under their new names."""
+        if help_flag := next((arg for arg in args if arg in ("-h", "--help", "--help-all")), None):
+            raise HelpRequested(parser, help_flag == "--help-all")
+        super().parse_arguments(parser, args)
+        config = self.config
+        for old, new in OLD_CONFIG_KEYS.items():
+            if config[old] is not None:
+                print(f"seqmamba {self.command}: the config key {old} is now {new}; the old spelling works until the "
+                      "next release", file=sys.stderr)
+                config[new] = config[old] if config[new] is None else config[new]
+                config[old] = None
+        config.out = config.out or self.default_run_dir
+        config.seed = config.seed_everything = 0 if config.seed is None else config.seed  # Lightning seeds from the latter
+
     def instantiate_trainer(self, **kwargs):
-        run_dir = Path(self.config["run_dir"])
+        run_dir = Path(self.config["out"])
         every = self.config["checkpoint_every_n_steps"]
         if every < 1:
             raise InputError("--checkpoint_every_n_steps", f"must be at least 1, got {every}")
@@ -235,14 +262,6 @@ def check_yaml_file(path: Path, flag: str) -> None:
             raise InputError(path, f"names {node!r}, which does not exist; presets live in configs/models/")
 
 
-def parser_error(error: Exception) -> InputError:
-    """jsonargparse's multi-line error -> one line naming the setting."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    first = lines[0] if lines else "invalid arguments"
-    detail = next((line for line in lines[1:] if "Expected" in line or "Unrecognized" in line or "not" in line), "")
-    return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
-
-
 def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     """--resume last|PATH -> the checkpoint path, refusing a resume that has nothing to resume."""
     if resume is None:
@@ -253,7 +272,7 @@ def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
         path = run_dir / "checkpoints" / "last.ckpt"
         if not path.exists():
             raise InputError(path, "--resume last: no checkpoint to resume from (no earlier run here); drop --resume "
-                                   "to start a new run, or give --run_dir of the run to continue")
+                                   "to start a new run, or give --out of the run to continue")
         return path
     return Path(resume)
 
@@ -266,12 +285,12 @@ def holds_run(run_dir: Path) -> bool:
 def check_run_dir(run_dir: Path, resume: Path | None, overwrite: bool) -> None:
     """A run directory is a folder that is new, resumed, or explicitly overwritten."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise InputError(run_dir, "--run_dir names an existing file; give a folder path")
+        raise InputError(run_dir, "--out names an existing file; give a folder path")
     if resume is not None and overwrite:
         raise InputError(run_dir, "--resume and --overwrite contradict each other; choose one")
     if holds_run(run_dir) and resume is None and not overwrite:
         raise InputError(run_dir, "already holds a run; continue it with --resume last, start over with --overwrite "
-                                  "(deletes its checkpoints and logs), or choose another --run_dir")
+                                  "(deletes its checkpoints and logs), or choose another --out")
 
 
 def clear_run_outputs(run_dir: Path) -> None:
@@ -287,16 +306,12 @@ def json_safe(values: dict) -> dict:
 
 
 def parse(cli_class: type[RunCLI], model_class, datamodule_class, argv: list[str], default_config: str | None) -> RunCLI:
-    """Build the CLI (model, data and trainer instantiated), turning parser errors into one line."""
+    """Build the CLI (model, data and trainer instantiated); a parser error propagates to the dispatcher."""
     check_config_files(argv)
     if default_config is not None and "--config" not in argv:
         argv = ["--config", default_config, *argv]
-    try:
-        return cli_class(model_class, datamodule_class, args=argv, run=False, save_config_callback=None,
-                         trainer_defaults=trainer_defaults(), seed_everything_default=0,
-                         parser_kwargs={"exit_on_error": False})
-    except ArgumentError as error:
-        raise parser_error(error) from None
+    return cli_class(model_class, datamodule_class, args=argv, run=False, save_config_callback=None,
+                     trainer_defaults=trainer_defaults(), parser_kwargs={"exit_on_error": False})
 
 
 def run_training(command: str, model_class: type, datamodule_class: type, argv: list[str], *,
@@ -304,10 +319,10 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
                  check: Callable[[lightning.LightningModule, lightning.LightningDataModule], None] | None = None) -> dict:
     """Parse, validate, train with checkpoints and signal handling, then `finish` on rank 0; returns the summary."""
     quiet_lightning("--verbose" in argv or "--verbose=true" in argv)
-    cli_class = type("RunCLI", (RunCLI,), {"default_run_dir": default_run_dir})
+    cli_class = type("RunCLI", (RunCLI,), {"command": command, "default_run_dir": default_run_dir})
     cli = parse(cli_class, model_class, datamodule_class, argv, default_config)
     config, trainer, model, data = cli.config, cli.trainer, cli.model, cli.datamodule
-    run_dir = Path(config["run_dir"])
+    run_dir = Path(config["out"])
     resume = resolve_resume(config["resume"], run_dir)
     rank_zero = trainer.is_global_zero
     if rank_zero:
@@ -322,7 +337,10 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
             clear_run_outputs(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         name = "config" if resume is None else fresh_name(run_dir, "config-resumed", ".yaml")
-        cli.parser.save(config, run_dir / f"{name}.yaml", overwrite=True, multifile=False)
+        saved = config.clone()
+        for old in OLD_CONFIG_KEYS:
+            saved[old] = None  # left out of the file: the new names carry the values
+        cli.parser.save(saved, run_dir / f"{name}.yaml", overwrite=True, multifile=False)
     guard = cli.guard
     guard.install_signal_handlers()
     try:
