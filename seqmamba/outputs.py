@@ -132,8 +132,6 @@ def check_output_file(path: Path, flag: str, inputs: Iterable[Path], header: str
             if handle.read(len(header.encode())) != header.encode():
                 raise InputError(path, f"{flag} names an existing file that seqmamba did not write; choose another "
                                        "output path or move it away")
-    if not path.parent.is_dir():
-        raise InputError(path, f"its folder does not exist; create it or choose another {flag} path")
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 train takes the run machinery's flags (`--config`, `--model.*`, `--data.*`, `--trainer.*`, `--run_dir`,
 `--resume`, ...); summary.json gets parameters and val/test bits per sample.
 generate writes DIR/sample_NNN.wav in ascending log-likelihood, DIR/samples.tsv (file, log_likelihood in
-nats, exact under the model) and DIR/spectrograms.png.
+nats, exact under the model) and DIR/spectrograms.png, into a new or empty DIR that it holds while it runs (a
+second generate into it is refused), each file written to a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from seqmamba.errors import InputError
-from seqmamba.outputs import check_output_folder
+from seqmamba.outputs import check_empty_folder, folder_lock, written_atomically
 
 USAGE = "usage: seqmamba audio train [--config YAML] [--data.root DIR] ... | seqmamba audio generate --ckpt CKPT ..."
 
@@ -80,9 +81,7 @@ def check_generate_args(args: argparse.Namespace) -> None:
             raise InputError(name, f"must be {rule}, got {getattr(args, name[2:].replace('-', '_'))}")
     if args.prompt is not None and not args.prompt.is_file():
         raise InputError(args.prompt, "no such audio file for --prompt")
-    check_output_folder(args.out, "-o")
-    if args.out.exists() and (any(args.out.glob("*.wav")) or (args.out / "samples.tsv").exists()):
-        raise InputError(args.out, "already holds generated clips; choose another -o folder or remove them")
+    check_empty_folder(args.out, "-o")
 
 
 def load_unet(path: Path, device: torch.device):
@@ -103,10 +102,8 @@ def load_unet(path: Path, device: torch.device):
 
 def generate_clips(argv: list[str]) -> dict:
     """Sample --n clips in batches, write them in ascending likelihood with samples.tsv and a spectrogram sheet."""
-    from seqmamba.data.audio_io import SAMPLE_RATE, load_audio, write_wav
-    from seqmamba.data.quantize import decode, encode, start_token
-    from seqmamba.generate import generate
-    from seqmamba.spectrograms import spectrogram_sheet
+    from seqmamba.data.audio_io import SAMPLE_RATE, load_audio
+    from seqmamba.data.quantize import encode, start_token
 
     args = generate_parser().parse_args(argv)
     check_generate_args(args)
@@ -119,6 +116,19 @@ def generate_clips(argv: list[str]) -> dict:
         if len(prompt) - 1 >= length:
             raise InputError(args.prompt, f"is {(len(prompt) - 1) / SAMPLE_RATE:.2f} s long, not shorter than "
                                           f"--seconds {args.seconds}; give a longer --seconds or a shorter prompt")
+    with folder_lock(args.out, "-o"):
+        check_empty_folder(args.out, "-o")  # again: another command may have written here meanwhile
+        return sample_into(args, model, prompt, length, quantization, bits, device)
+
+
+def sample_into(args: argparse.Namespace, model, prompt: list[int], length: int, quantization: str, bits: int,
+                device: torch.device) -> dict:
+    """Generate the clips and write them into args.out, each file through a temporary name."""
+    from seqmamba.data.audio_io import SAMPLE_RATE, write_wav
+    from seqmamba.data.quantize import decode
+    from seqmamba.generate import generate
+    from seqmamba.spectrograms import spectrogram_sheet
+
     n_new = length - (len(prompt) - 1)
     started = time.perf_counter()
     codes, likelihoods = [], []
@@ -132,16 +142,18 @@ def generate_clips(argv: list[str]) -> dict:
     seconds = time.perf_counter() - started
     codes, likelihoods = torch.cat(codes), torch.cat(likelihoods)
     order = likelihoods.argsort()
-    args.out.mkdir(parents=True, exist_ok=True)
     waves, lines = [], ["file\tlog_likelihood"]
     for rank, i in enumerate(order.tolist()):
         wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
         name = f"sample_{rank:0{len(str(args.n - 1))}d}.wav"
-        write_wav(args.out / name, wave, SAMPLE_RATE)
+        with written_atomically(args.out / name) as tmp:
+            write_wav(tmp, wave, SAMPLE_RATE)
         waves.append(wave)
         lines.append(f"{name}\t{likelihoods[i].item():.4f}")
-    (args.out / "samples.tsv").write_text("\n".join(lines) + "\n")
-    spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, args.out / "spectrograms.png")
+    with written_atomically(args.out / "samples.tsv") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    with written_atomically(args.out / "spectrograms.png") as tmp:
+        spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, tmp)
     bits_per_sample = -likelihoods.mean().item() / (n_new * math.log(2))
     print(f"{args.n} clips of {args.seconds:g} s in {seconds:.1f} s ({args.n / seconds:.2f} clips/s) on {device}; "
           f"mean NLL {bits_per_sample:.4f} bits per generated sample; {args.out}/ (samples.tsv, spectrograms.png)")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seqmamba.errors import InputError
+from seqmamba.outputs import check_output_file, written_atomically
 
 if TYPE_CHECKING:
     from seqmamba.training.runner import FinishedRun
@@ -94,6 +95,8 @@ def score(argv: list[str]) -> dict:
         raise InputError("--likelihoods", "needs --samples, the folder its clips are in")
     if args.batch_size < 1 or args.ndb_bins < 2 or args.mis_pairs < 1:
         raise InputError("command line", "--batch-size and --mis-pairs must be at least 1, --ndb-bins at least 2")
+    if args.json is not None:
+        check_output_file(args.json, "--json", [p for p in (args.classifier, args.likelihoods) if p], "{")
     sample_files = keep = None
     if args.samples is not None:  # check the samples before the slow reference pass
         sample_files = audio_files(args.samples)
@@ -140,7 +143,8 @@ def score(argv: list[str]) -> dict:
     result["reference"] = {"path": str(reference_name), "n": len(reference.files)}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        with written_atomically(args.json) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 

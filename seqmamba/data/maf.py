@@ -7,7 +7,8 @@ under a second for 88 MB) because Biopython reads a FASTA file as an empty MAF w
 and cannot say on which line a damaged file breaks.
 
 Run `python -m seqmamba.data.maf MAF [OUT_DIR]` to write OUT_DIR/<species>.fa, summary.tsv and
-species.tsv (the species manifest that `seqmamba finetune --data.manifest` reads).
+species.tsv (the species manifest that `seqmamba finetune --data.manifest` reads). Files of those names that
+an earlier extraction did not write (a user's own human.fa) are never replaced: the run is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from seqmamba.data.species import write_manifest
 from seqmamba.errors import InputError
-from seqmamba.outputs import output_folder
+from seqmamba.outputs import check_replaceable, folder_lock, record_written
 
 DEFAULT_SPECIES = {"Hsap": "human", "Ptro": "chimpanzee", "Ggor": "gorilla", "Ppyg": "orangutan"}
 DEFAULT_OUT_DIR = Path("data/cache/apes")
@@ -73,8 +74,15 @@ def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] |
     (the Ensembl example gives every orangutan row start 0) gets `_block<N>` appended.
     """
     species = species or DEFAULT_SPECIES
+    with folder_lock(out_dir, "--out"):
+        check_replaceable(out_dir, [*(f"{name}.fa" for name in species.values()), SUMMARY_NAME, MANIFEST_NAME],
+                          "--out")
+        return _extract(maf_path, out_dir, species)
+
+
+def _extract(maf_path: Path, out_dir: Path, species: dict[str, str]) -> dict[str, Path]:
+    """extract_maf_species once the folder is held and its outputs are known to be ours to replace."""
     reference = next(iter(species))
-    output_folder(out_dir, "--out")
     paths = {prefix: out_dir / f"{name}.fa" for prefix, name in species.items()}
     tmp_paths = {prefix: path.with_name(f".{path.name}.tmp") for prefix, path in paths.items()}
     tallies = {prefix: _Tally() for prefix in species}
@@ -99,6 +107,7 @@ def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] |
                 _count(tallies[row.prefix], seq, ref_codes, row.text)
         for out in outs.values():
             out.close()
+        record_written(out_dir, [*(path.name for path in paths.values()), SUMMARY_NAME, MANIFEST_NAME])
         for prefix, tmp in tmp_paths.items():
             tmp.replace(paths[prefix])
             paths[prefix].with_name(paths[prefix].name + ".fai").unlink(missing_ok=True)  # stale pyfaidx index
