@@ -74,9 +74,10 @@ def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] |
     (the Ensembl example gives every orangutan row start 0) gets `_block<N>` appended.
     """
     species = species or DEFAULT_SPECIES
+    outputs = [*(f"{name}.fa" for name in species.values()), SUMMARY_NAME, MANIFEST_NAME]
+    check_replaceable(out_dir, outputs, "--out")  # before the folder is made or locked
     with folder_lock(out_dir, "--out"):
-        check_replaceable(out_dir, [*(f"{name}.fa" for name in species.values()), SUMMARY_NAME, MANIFEST_NAME],
-                          "--out")
+        check_replaceable(out_dir, outputs, "--out")  # again: another command may have written here meanwhile
         return _extract(maf_path, out_dir, species)
 
 
