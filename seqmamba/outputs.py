@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -62,13 +64,20 @@ def check_empty_folder(path: str | Path, flag: str) -> Path:
 def folder_lock(folder: str | Path, flag: str) -> Iterator[Path]:
     """Hold the folder for this process: a second seqmamba command writing into it is refused with one line."""
     folder = output_folder(folder, flag)
-    handle = open(folder / LOCK_NAME, "a")
+    try:
+        handle = open(folder / LOCK_NAME, "a")
+    except OSError as error:
+        raise InputError(folder, f"cannot write into the {flag} folder ({error.strerror})") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise InputError(folder, f"another seqmamba command is writing into this folder now; wait for it to end or "
-                                 f"choose another {flag}") from None
+    except OSError as error:
+        if error.errno != errno.EWOULDBLOCK:  # a file system without locks: write, unguarded
+            print(f"warning: {folder / LOCK_NAME}: cannot lock it ({error.strerror}); make sure no other seqmamba "
+                  "command writes into this folder", file=sys.stderr)
+        else:
+            handle.close()
+            raise InputError(folder, f"another seqmamba command is writing into this folder now; wait for it to end "
+                                     f"or choose another {flag}") from None
     try:
         yield folder
     finally:
