@@ -3,7 +3,8 @@
 train takes the run machinery's flags (`--config`, `--model.*`, `--data.*`, `--trainer.*`, `--out`,
 `--resume`, ...); summary.json gets parameters and val/test bits per sample.
 generate writes DIR/sample_NNN.wav in ascending log-likelihood, DIR/samples.tsv (file, log_likelihood in
-nats, exact under the model) and DIR/spectrograms.png.
+nats, exact under the model) and DIR/spectrograms.png, into a new or empty DIR that it holds while it runs (a
+second generate into it is refused), each file written to a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 
 from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
-from seqmamba.outputs import check_output_folder
+from seqmamba.outputs import check_empty_folder, folder_lock, written_atomically
+
 
 def report(run) -> dict:
     """Bits per sample on the validation and test splits, and the model's size."""
@@ -61,9 +63,7 @@ def check_generate_settings(out: Path, n: int, seconds: float, prompt: Path | No
             raise InputError(name, f"must be {rule}, got {value}")
     if prompt is not None and not prompt.is_file():
         raise InputError(prompt, "no such audio file for --prompt")
-    check_output_folder(out, "--out")
-    if out.exists() and (any(out.glob("*.wav")) or (out / "samples.tsv").exists()):
-        raise InputError(out, "already holds generated clips; choose another --out folder or remove them")
+    check_empty_folder(out, "--out")
 
 
 def load_unet(path: Path, device: torch.device):
@@ -100,10 +100,8 @@ def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt
         device: auto (the GPU when there is one), cpu, cuda or cuda:N
         cuda_graphs: replay each step as a CUDA graph on GPU (false: step eagerly, for debugging)
     """
-    from seqmamba.data.audio_io import SAMPLE_RATE, load_audio, write_wav
-    from seqmamba.data.quantize import decode, encode, start_token
-    from seqmamba.generate import generate as decode_steps
-    from seqmamba.spectrograms import spectrogram_sheet
+    from seqmamba.data.audio_io import SAMPLE_RATE, load_audio
+    from seqmamba.data.quantize import encode, start_token
 
     out, prompt = Path(out), None if prompt is None else Path(prompt)
     check_generate_settings(out, n, seconds, prompt, temperature, top_p, batch_size)
@@ -116,6 +114,21 @@ def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt
         if len(prompt_codes) - 1 >= length:
             raise InputError(prompt, f"is {(len(prompt_codes) - 1) / SAMPLE_RATE:.2f} s long, not shorter than "
                                      f"--seconds {seconds}; give a longer --seconds or a shorter prompt")
+    with folder_lock(out, "--out"):
+        check_empty_folder(out, "--out")  # again: another command may have written here meanwhile
+        return sample_into(out, model, prompt_codes, length, quantization, bits, device, n=n, temperature=temperature,
+                           top_p=top_p, batch_size=batch_size, seed=seed, cuda_graphs=cuda_graphs)
+
+
+def sample_into(out: Path, model, prompt_codes: list[int], length: int, quantization: str, bits: int,
+                device: torch.device, *, n: int, temperature: float, top_p: float, batch_size: int, seed: int,
+                cuda_graphs: bool) -> dict:
+    """Generate the clips and write them into `out`, each file through a temporary name."""
+    from seqmamba.data.audio_io import SAMPLE_RATE, write_wav
+    from seqmamba.data.quantize import decode
+    from seqmamba.generate import generate as decode_steps
+    from seqmamba.spectrograms import spectrogram_sheet
+
     n_new = length - (len(prompt_codes) - 1)
     started = time.perf_counter()
     codes, likelihoods = [], []
@@ -127,17 +140,20 @@ def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt
         likelihoods.append(sampled.log_likelihood.cpu())
     elapsed = time.perf_counter() - started
     codes, likelihoods = torch.cat(codes), torch.cat(likelihoods)
-    out.mkdir(parents=True, exist_ok=True)
+    order = likelihoods.argsort()
     waves, lines = [], ["file\tlog_likelihood"]
-    for rank, i in enumerate(likelihoods.argsort().tolist()):
+    for rank, i in enumerate(order.tolist()):
         wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
         name = f"sample_{rank:0{len(str(n - 1))}d}.wav"
-        write_wav(out / name, wave, SAMPLE_RATE)
+        with written_atomically(out / name) as tmp:
+            write_wav(tmp, wave, SAMPLE_RATE)
         waves.append(wave)
         lines.append(f"{name}\t{likelihoods[i].item():.4f}")
-    (out / "samples.tsv").write_text("\n".join(lines) + "\n")
-    spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, out / "spectrograms.png")
+    with written_atomically(out / "samples.tsv") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    with written_atomically(out / "spectrograms.png") as tmp:
+        spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, tmp)
     bits_per_sample = -likelihoods.mean().item() / (n_new * math.log(2))
-    print(f"{n} clips of {seconds:g} s in {elapsed:.1f} s ({n / elapsed:.2f} clips/s) on {device}; "
+    print(f"{n} clips of {length / SAMPLE_RATE:g} s in {elapsed:.1f} s ({n / elapsed:.2f} clips/s) on {device}; "
           f"mean NLL {bits_per_sample:.4f} bits per generated sample; {out}/ (samples.tsv, spectrograms.png)")
     return {"clips": n, "seconds": elapsed, "bits_per_sample": bits_per_sample}

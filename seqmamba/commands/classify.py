@@ -4,7 +4,9 @@ Writes predictions.tsv (file, read_id, length, call, p_<species>...) and, beside
 predictions.summary.tsv (per file: reads and fraction per call); prints the summary. Reads below
 `--min_confidence` are called `unclassified`; empty reads are called `empty` and counted. The
 length rule for reads shorter or longer than the training length is in `seqmamba.read_calls`.
-Output is written to a temporary file and renamed at the end, so a failed run leaves no half file.
+Output is written to a temporary file and renamed at the end, so a failed run leaves no half file. `--out` (and the
+summary beside it) never replaces an input or the checkpoint, and replaces an existing file only when it is an
+earlier predictions table (or summary) of this command.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from tqdm import tqdm
 from seqmamba.data.reads import read_records
 from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
+from seqmamba.outputs import check_output_file, written_atomically
 from seqmamba.read_calls import LoadedClassifier, load_classifier, predict_proba
 
 CHUNK_READS = 8192  # reads held in memory at once
+TABLE_HEADER = "file\tread_id\tlength\tcall\t"  # how every predictions table starts (then p_<species> columns)
+SUMMARY_HEADER = "file\tcall\treads\tfraction\n"
 
 
 def call_reads(probs: np.ndarray, classes: list[str], min_confidence: float) -> list[str]:
@@ -38,7 +43,7 @@ def call_reads(probs: np.ndarray, classes: list[str], min_confidence: float) -> 
 
 def summary_lines(counts: dict[str, Counter], calls: list[str]) -> list[str]:
     """summary.tsv lines: per file and call, reads and their fraction of the file's reads."""
-    lines = ["file\tcall\treads\tfraction"]
+    lines = [SUMMARY_HEADER.rstrip("\n")]
     for name, counter in counts.items():
         total = max(sum(counter.values()), 1)
         lines += [f"{name}\t{call}\t{counter[call]}\t{counter[call] / total:.4f}" for call in calls]
@@ -48,12 +53,11 @@ def summary_lines(counts: dict[str, Counter], calls: list[str]) -> list[str]:
 def classify_files(loaded: LoadedClassifier, files: list[Path], out: Path, min_confidence: float,
                    batch_tokens: int) -> dict[str, Counter]:
     """Label every read of every file into `out` (atomically); returns call counts per file."""
-    header = ["file", "read_id", "length", "call", *(f"p_{name}" for name in loaded.classes)]
+    header = TABLE_HEADER + "\t".join(f"p_{name}" for name in loaded.classes)
     counts: dict[str, Counter] = {}
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+    with written_atomically(out) as tmp:
         with open(tmp, "w") as table, tqdm(unit=" reads", disable=None) as progress:
-            table.write("\t".join(header) + "\n")
+            table.write(header + "\n")
             for path in files:
                 counts[str(path)] = Counter()
                 records = read_records(path)
@@ -65,9 +69,6 @@ def classify_files(loaded: LoadedClassifier, files: list[Path], out: Path, min_c
                         cells = ["NA"] * len(row) if call == "empty" else [f"{p:.4f}" for p in row]
                         table.write("\t".join([str(path), read_id, str(len(seq)), call, *cells]) + "\n")
                     progress.update(len(chunk))
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return counts
 
 
@@ -93,11 +94,14 @@ def classify(files: list[Path], *, ckpt: Path, out: Path = Path("predictions.tsv
             raise InputError(path, "no such read file; give FASTA or FASTQ files, plain or gzip")
     if not out.parent.is_dir():
         raise InputError(out, "its folder does not exist; create it or choose another --out path")
+    summary_path = out.with_name(out.stem + ".summary.tsv")
+    for path, header in ((out, TABLE_HEADER), (summary_path, SUMMARY_HEADER)):
+        check_output_file(path, "--out", [*files, ckpt], header)
     loaded = load_classifier(ckpt, device)
     counts = classify_files(loaded, files, out, min_confidence, batch_tokens)
     lines = summary_lines(counts, [*loaded.classes, "unclassified", "empty"])
-    summary_path = out.with_name(out.stem + ".summary.tsv")
-    summary_path.write_text("\n".join(lines) + "\n")
+    with written_atomically(summary_path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"predictions: {out}; summary: {summary_path}")
     return {str(path): dict(counter) for path, counter in counts.items()}

@@ -74,4 +74,5 @@ def main(argv: list[str]) -> dict:
 
     return run_training("finetune", ClassifierTask, SpeciesDataModule, argv, finish=report,
                         default_run_dir="runs/finetune", default_config=None,
+                        outputs=("confusion.csv", "confusion.png"),
                         check=lambda model, data: model.set_classes(data.classes))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
+from seqmamba.outputs import check_output_file, written_atomically
 
 if TYPE_CHECKING:
     from seqmamba.training.runner import FinishedRun
@@ -88,6 +89,8 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
         raise InputError("--likelihoods", "needs --samples, the folder its clips are in")
     if batch_size < 1 or ndb_bins < 2 or mis_pairs < 1:
         raise InputError("command line", "--batch_size and --mis_pairs must be at least 1, --ndb_bins at least 2")
+    if out is not None:
+        check_output_file(Path(out), "--out", [p for p in (ckpt, likelihoods) if p], "{")
     sample_files = keep = None
     if samples is not None:  # check the samples before the slow reference pass
         sample_files = audio_files(samples)
@@ -134,5 +137,6 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
     result["reference"] = {"path": str(reference_name), "n": len(reference_set.files)}
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        with written_atomically(Path(out)) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result

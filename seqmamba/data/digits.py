@@ -23,7 +23,7 @@ from scipy.signal import resample_poly
 from seqmamba.data.audio_datasets import SC09_LABELS, SC09_LISTS
 from seqmamba.data.audio_io import SAMPLE_RATE, write_wav
 from seqmamba.errors import InputError
-from seqmamba.outputs import check_output_folder
+from seqmamba.outputs import check_empty_folder, written_atomically
 
 ESPEAK = "espeak-ng"
 PITCH_RANGE = (25, 75)  # espeak-ng -p, 0..99 (50 is the voice's own)
@@ -185,10 +185,7 @@ def plan_clips(n_voices: int, per_voice: int, seed: int) -> list[ClipSpec]:
 def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: int = 0,
                 workers: int | None = None) -> dict[str, int]:
     """Render the stand-in into an empty folder with a process pool; returns clip counts per split."""
-    out = Path(out)
-    check_output_folder(out, "--out")
-    if out.exists() and any(out.iterdir()):
-        raise InputError(out, "exists and is not empty; give a new folder (files already there are kept)")
+    out = check_empty_folder(out, "--out")
     if per_voice < 1:
         raise InputError("--per_voice", f"must be at least 1, got {per_voice}")
     specs = plan_clips(voices, per_voice, seed)
@@ -196,9 +193,11 @@ def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: in
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         list(pool.map(render_clip, specs, [out] * len(specs), chunksize=16))
     for split, name in SC09_LISTS.items():
-        (out / name).write_text("".join(f"{s.relative_path}\n" for s in specs if s.split == split))
+        with written_atomically(out / name) as tmp:
+            tmp.write_text("".join(f"{s.relative_path}\n" for s in specs if s.split == split))
     rows = [(s.relative_path, SC09_LABELS[s.digit], s.voice.name, s.split, s.pitch, s.speed, f"{s.peak:.3f}",
              f"{s.snr_db:.1f}") for s in specs]
     lines = ["\t".join(map(str, row)) + "\n" for row in [CLIP_COLUMNS, *rows]]
-    (out / "clips.tsv").write_text("".join(lines))
+    with written_atomically(out / "clips.tsv") as tmp:
+        tmp.write_text("".join(lines))
     return {split: sum(s.split == split for s in specs) for split in ("train", "valid", "test")}

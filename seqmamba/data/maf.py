@@ -7,7 +7,8 @@ under a second for 88 MB) because Biopython reads a FASTA file as an empty MAF w
 and cannot say on which line a damaged file breaks.
 
 `seqmamba data apes --maf MAF --out DIR` writes DIR/<species>.fa, summary.tsv and species.tsv (the
-species manifest that `seqmamba finetune --data.manifest` reads).
+species manifest that `seqmamba finetune --data.manifest` reads). Files of those names that an earlier
+extraction did not write (a user's own human.fa) are never replaced: the run is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from seqmamba.data.species import write_manifest
 from seqmamba.errors import InputError
-from seqmamba.outputs import output_folder
+from seqmamba.outputs import check_replaceable, folder_lock, record_written
 
 DEFAULT_SPECIES = {"Hsap": "human", "Ptro": "chimpanzee", "Ggor": "gorilla", "Ppyg": "orangutan"}
 SUMMARY_NAME = "summary.tsv"
@@ -70,8 +71,16 @@ def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] |
     (the Ensembl example gives every orangutan row start 0) gets `_block<N>` appended.
     """
     species = species or DEFAULT_SPECIES
+    outputs = [*(f"{name}.fa" for name in species.values()), SUMMARY_NAME, MANIFEST_NAME]
+    check_replaceable(out_dir, outputs, "--out")  # before the folder is made or locked
+    with folder_lock(out_dir, "--out"):
+        check_replaceable(out_dir, outputs, "--out")  # again: another command may have written here meanwhile
+        return _extract(maf_path, out_dir, species)
+
+
+def _extract(maf_path: Path, out_dir: Path, species: dict[str, str]) -> dict[str, Path]:
+    """extract_maf_species once the folder is held and its outputs are known to be ours to replace."""
     reference = next(iter(species))
-    output_folder(out_dir, "--out")
     paths = {prefix: out_dir / f"{name}.fa" for prefix, name in species.items()}
     tmp_paths = {prefix: path.with_name(f".{path.name}.tmp") for prefix, path in paths.items()}
     tallies = {prefix: _Tally() for prefix in species}
@@ -96,6 +105,7 @@ def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] |
                 _count(tallies[row.prefix], seq, ref_codes, row.text)
         for out in outs.values():
             out.close()
+        record_written(out_dir, [*(path.name for path in paths.values()), SUMMARY_NAME, MANIFEST_NAME])
         for prefix, tmp in tmp_paths.items():
             tmp.replace(paths[prefix])
             paths[prefix].with_name(paths[prefix].name + ".fai").unlink(missing_ok=True)  # stale pyfaidx index

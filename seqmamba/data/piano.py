@@ -21,7 +21,7 @@ import numpy as np
 from seqmamba.data.audio_datasets import youtubemix_split_files
 from seqmamba.data.audio_io import SAMPLE_RATE, load_audio, write_wav
 from seqmamba.errors import InputError
-from seqmamba.outputs import check_output_folder, output_folder
+from seqmamba.outputs import check_empty_folder, output_folder, written_atomically
 
 FLUIDSYNTH = "fluidsynth"
 SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/default-GM.sf2"))
@@ -84,9 +84,7 @@ def render_piece(plan: PiecePlan, sf2: Path) -> np.ndarray:
 
 def make_piano(out: str | Path, minutes: int = 20, seed: int = 0, workers: int | None = None) -> dict[str, int]:
     """Render `minutes` one-minute piano files into an empty folder; returns file counts per split."""
-    out = check_output_folder(out, "--out")
-    if out.exists() and any(out.iterdir()):
-        raise InputError(out, "exists and is not empty; give a new folder (files already there are kept)")
+    out = check_empty_folder(out, "--out")
     if minutes < 3:
         raise InputError("--minutes", f"must be at least 3 (one file per split), got {minutes}")
     if shutil.which(FLUIDSYNTH) is None:
@@ -114,8 +112,10 @@ def make_piano(out: str | Path, minutes: int = 20, seed: int = 0, workers: int |
     output_folder(out, "--out")
     file_len = FILE_SECONDS * SAMPLE_RATE
     for i in range(minutes):
-        write_wav(out / f"piano-{i + 1}.wav", recording[i * file_len:(i + 1) * file_len])
+        with written_atomically(out / f"piano-{i + 1}.wav") as tmp:
+            write_wav(tmp, recording[i * file_len:(i + 1) * file_len])
     rows = [f"{Path(p.score).name}\t{p.semitones}\t{p.tempo}\t{start / SAMPLE_RATE:.2f}\n"
             for p, start in starts if start < needed]
-    (out / "pieces.tsv").write_text("score\tsemitones\ttempo\tstart_s\n" + "".join(rows))
+    with written_atomically(out / "pieces.tsv") as tmp:
+        tmp.write_text("score\tsemitones\ttempo\tstart_s\n" + "".join(rows))
     return {split: len(files) for split, files in youtubemix_split_files(out).items()}

@@ -94,7 +94,7 @@ def check_state_dict_fits(path: str | os.PathLike, checkpoint: dict, module: tor
         if unexpected:
             parts.append(f"{len(unexpected)} tensors are unknown to this model, e.g. {unexpected[0]}")
         raise InputError(path, f"was written by a model of another shape: {'; '.join(parts)}. Resume with the run's "
-                               f"own config (--config RUN_DIR/config.yaml) or start a new --run_dir")
+                               f"own config (--config RUN_DIR/config.yaml) or start a new --out")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -4,7 +4,8 @@ A command names its LightningModule, its DataModule and a `finish` function; `ru
 same flags and the same guarantees:
 
 - inputs are checked (config files, settings, data, the checkpoint to resume) before anything is written;
-- a run directory that holds a run is never touched without `--resume` or `--overwrite`;
+- a run directory is new or empty, or holds a run that is resumed or, with `--overwrite`, replaced: only the files
+  the run recorded writing are removed (`training/run_folder.py`), and one command at a time writes into it;
 - `checkpoints/last.ckpt` is rewritten every `--checkpoint_every_n_steps` steps, at every epoch end and at
   the end, atomically; `best.ckpt` keeps the best held-out loss; a resumed run continues from the exact batch;
 - SIGTERM / SIGINT finish the current step, save `last.ckpt`, print how to resume, exit 128 + signal;
@@ -20,7 +21,6 @@ import contextlib
 import io
 import logging
 import math
-import shutil
 import signal
 import sys
 import warnings
@@ -39,11 +39,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqmamba.training.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
 from seqmamba.errors import HelpRequested, InputError, RunFailed, RunInterrupted
+from seqmamba.outputs import folder_lock
+from seqmamba.training.run_folder import check_run_dir, record_run_files, remove_run_files
 from seqmamba.training.summaries import plot_losses, write_summary
 from seqmamba.training.loaders import resume_mid_epoch
 
-RUN_MARKERS = ("config.yaml", "checkpoints", "summary.json")  # any of these: the folder holds a run
-RUN_OUTPUTS = ("config*.yaml", "checkpoints", "logs", "logs-*", "tensorboard", "summary.json", "*.png", "*.csv")
 OLD_CONFIG_KEYS = {"run_dir": "out", "seed_everything": "seed"}  # in config.yaml of earlier runs; until the next release
 HIDDEN = "==SUPPRESS=="  # the parser's mark for a setting that is read but left out of --help
 
@@ -175,7 +175,8 @@ class RunCLI(LightningCLI):
         parser.add_argument("--resume", type=str | None, default=None,
                             help="continue a run: 'last' (RUN_DIR/checkpoints/last.ckpt) or a checkpoint path")
         parser.add_argument("--overwrite", type=bool, default=False,
-                            help="start over in a RUN_DIR that holds a run, deleting its checkpoints, logs and results")
+                            help="start over in a RUN_DIR that holds a run, deleting the files it wrote (its checkpoints, "
+                                 "logs and results); read from the command line only, never from a config file")
         parser.add_argument("--checkpoint_every_n_steps", type=int, default=200,
                             help="rewrite RUN_DIR/checkpoints/last.ckpt every N optimizer steps (and at each epoch end)")
         parser.add_argument("--verbose", type=bool, default=False, help="show Lightning's info messages and warnings")
@@ -192,10 +193,12 @@ class RunCLI(LightningCLI):
                       "next release", file=sys.stderr)
                 config[new] = config[old] if config[new] is None else config[new]
                 config[old] = None
-        config.out = config.out or self.default_run_dir
+        config.out = self.default_run_dir if config.out is None else config.out
         config.seed = config.seed_everything = 0 if config.seed is None else config.seed  # Lightning seeds from the latter
 
     def instantiate_trainer(self, **kwargs):
+        if not str(self.config["out"]).strip():
+            raise InputError("--out", "is empty; name the folder of the run (e.g. runs/my-run)")
         run_dir = Path(self.config["out"])
         every = self.config["checkpoint_every_n_steps"]
         if every < 1:
@@ -277,29 +280,6 @@ def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     return Path(resume)
 
 
-def holds_run(run_dir: Path) -> bool:
-    """Whether a folder already holds a run's files."""
-    return any((run_dir / marker).exists() for marker in RUN_MARKERS)
-
-
-def check_run_dir(run_dir: Path, resume: Path | None, overwrite: bool) -> None:
-    """A run directory is a folder that is new, resumed, or explicitly overwritten."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise InputError(run_dir, "--out names an existing file; give a folder path")
-    if resume is not None and overwrite:
-        raise InputError(run_dir, "--resume and --overwrite contradict each other; choose one")
-    if holds_run(run_dir) and resume is None and not overwrite:
-        raise InputError(run_dir, "already holds a run; continue it with --resume last, start over with --overwrite "
-                                  "(deletes its checkpoints and logs), or choose another --out")
-
-
-def clear_run_outputs(run_dir: Path) -> None:
-    """--overwrite: delete an earlier run's files (only those a run writes)."""
-    for pattern in RUN_OUTPUTS:
-        for path in run_dir.glob(pattern):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-
 def json_safe(values: dict) -> dict:
     """Non-finite floats become null: summary.json must stay valid JSON."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
@@ -314,10 +294,19 @@ def parse(cli_class: type[RunCLI], model_class, datamodule_class, argv: list[str
                      trainer_defaults=trainer_defaults(), parser_kwargs={"exit_on_error": False})
 
 
+def given_on_command_line(argv: list[str], flag: str) -> bool:
+    """Whether the user typed `flag` (a config file cannot say it): --overwrite is an act, not a setting of the run."""
+    return any(arg == flag or arg.startswith(f"{flag}=") for arg in argv)
+
+
 def run_training(command: str, model_class: type, datamodule_class: type, argv: list[str], *,
                  finish: Callable[[FinishedRun], dict], default_run_dir: str, default_config: str | None = None,
-                 check: Callable[[lightning.LightningModule, lightning.LightningDataModule], None] | None = None) -> dict:
-    """Parse, validate, train with checkpoints and signal handling, then `finish` on rank 0; returns the summary."""
+                 check: Callable[[lightning.LightningModule, lightning.LightningDataModule], None] | None = None,
+                 outputs: tuple[str, ...] = ()) -> dict:
+    """Parse, validate, train with checkpoints and signal handling, then `finish` on rank 0; returns the summary.
+
+    `outputs` names the files `finish` writes into the run directory, recorded as the run's own.
+    """
     quiet_lightning("--verbose" in argv or "--verbose=true" in argv)
     cli_class = type("RunCLI", (RunCLI,), {"command": command, "default_run_dir": default_run_dir})
     cli = parse(cli_class, model_class, datamodule_class, argv, default_config)
@@ -325,48 +314,60 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
     run_dir = Path(config["out"])
     resume = resolve_resume(config["resume"], run_dir)
     rank_zero = trainer.is_global_zero
+    overwrite = config["overwrite"] and given_on_command_line(argv, "--overwrite")
     if rank_zero:
-        check_run_dir(run_dir, resume, config["overwrite"])
+        check_run_dir(run_dir, resume, overwrite)
     if check is not None:
         check(model, data)
     data.setup("fit")  # reads the data now: a bad input fails before the run directory is touched
     if resume is not None:
         check_state_dict_fits(resume, load_checkpoint(resume), model)
-    if rank_zero:
-        if config["overwrite"]:
-            clear_run_outputs(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        name = "config" if resume is None else fresh_name(run_dir, "config-resumed", ".yaml")
-        saved = config.clone()
-        for old in OLD_CONFIG_KEYS:
-            saved[old] = None  # left out of the file: the new names carry the values
-        cli.parser.save(saved, run_dir / f"{name}.yaml", overwrite=True, multifile=False)
-    guard = cli.guard
-    guard.install_signal_handlers()
-    try:
-        trainer.fit(model, datamodule=data, ckpt_path=resume)
-        if guard.stop_signal is None:
-            guard.save_last(trainer)  # the final weights, whatever the epoch or step count
-    except RunInterrupted as stopped:
-        raise RunInterrupted(stopped.signum, resume_hint(command, run_dir, guard, trainer), rank_zero) from None
-    except SIGTERMException:  # a signal before training started (sanity check), when Lightning's handler was active
-        kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
-        raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}", rank_zero) from None
-    finally:
-        guard.restore_signal_handlers()
-        resume_mid_epoch(0)  # nothing pending leaks into another run in this process
-    if guard.stop_signal is not None:  # a signal during the last validation: fit ended, the final save was skipped
-        guard.save_last(trainer)
-        raise RunInterrupted(guard.stop_signal, resume_hint(command, run_dir, guard, trainer), rank_zero)
-    with contextlib.redirect_stdout(sys.stdout if rank_zero else io.StringIO()):
-        summary = finish(FinishedRun(run_dir, trainer, model, data, config))
-    if not rank_zero:
-        return {}
-    summary = json_safe({**summary, "steps": trainer.global_step, "checkpoint": str(guard.last_path)})
-    write_summary(run_dir, summary)
-    plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", summary.get("baseline_loss"))
-    print(f"run directory: {run_dir} (summary.json, loss.png, checkpoints/)")
-    return summary
+    with contextlib.ExitStack() as held:
+        if rank_zero:  # one command at a time in a run folder, for the whole run
+            held.enter_context(folder_lock(run_dir, "--out"))
+            check_run_dir(run_dir, resume, overwrite)  # again: another command may have written here meanwhile
+            start_run_folder(cli, run_dir, resume, overwrite, outputs)
+        guard = cli.guard
+        guard.install_signal_handlers()
+        try:
+            trainer.fit(model, datamodule=data, ckpt_path=resume)
+            if guard.stop_signal is None:
+                guard.save_last(trainer)  # the final weights, whatever the epoch or step count
+        except RunInterrupted as stopped:
+            raise RunInterrupted(stopped.signum, resume_hint(command, run_dir, guard, trainer), rank_zero) from None
+        except SIGTERMException:  # a signal before training started (sanity check), when Lightning's handler was active
+            kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
+            raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}", rank_zero) from None
+        finally:
+            guard.restore_signal_handlers()
+            resume_mid_epoch(0)  # nothing pending leaks into another run in this process
+        if guard.stop_signal is not None:  # a signal during the last validation: fit ended, the final save was skipped
+            guard.save_last(trainer)
+            raise RunInterrupted(guard.stop_signal, resume_hint(command, run_dir, guard, trainer), rank_zero)
+        with contextlib.redirect_stdout(sys.stdout if rank_zero else io.StringIO()):
+            summary = finish(FinishedRun(run_dir, trainer, model, data, config))
+        if not rank_zero:
+            return {}
+        summary = json_safe({**summary, "steps": trainer.global_step, "checkpoint": str(guard.last_path)})
+        write_summary(run_dir, summary)
+        plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", summary.get("baseline_loss"))
+        print(f"run directory: {run_dir} (summary.json, loss.png, checkpoints/)")
+        return summary
+
+
+def start_run_folder(cli: RunCLI, run_dir: Path, resume: Path | None, overwrite: bool,
+                     outputs: tuple[str, ...]) -> None:
+    """Clear an overwritten run, record the files this run will write, and save its config (without --overwrite)."""
+    if overwrite:
+        remove_run_files(run_dir)
+    name = "config" if resume is None else fresh_name(run_dir, "config-resumed", ".yaml")
+    logs = fresh_name(run_dir, "logs", "/metrics.csv")  # what RunCSVLogger will choose
+    record_run_files(run_dir, [f"{name}.yaml", f"{logs}/metrics.csv", f"{logs}/hparams.yaml", *outputs])
+    config = cli.config.clone()
+    config["overwrite"] = False  # `--config RUN_DIR/config.yaml` must never delete the run it describes
+    for old in OLD_CONFIG_KEYS:
+        config[old] = None  # left out of the file: the new names carry the values
+    cli.parser.save(config, run_dir / f"{name}.yaml", overwrite=True, multifile=False)
 
 
 def resume_hint(command: str, run_dir: Path, guard: RunGuard, trainer: lightning.Trainer) -> str:
