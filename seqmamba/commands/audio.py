@@ -85,33 +85,19 @@ def check_generate_args(args: argparse.Namespace) -> None:
         raise InputError(args.out, "already holds generated clips; choose another -o folder or remove them")
 
 
-def load_unet(path: Path, device: torch.device):
-    """The U-Net and its data's quantization (name, bits) from an `audio train` checkpoint."""
-    from seqmamba.training.checkpoints import load_checkpoint
-    from seqmamba.nn.sashimi import Sashimi, SashimiConfig
-
-    checkpoint = load_checkpoint(path)
-    config = checkpoint.get("hyper_parameters", {}).get("unet")
-    if config is None:
-        raise InputError(path, "is not a `seqmamba audio train` checkpoint (no U-Net settings in it)")
-    model = Sashimi(SashimiConfig(**config) if isinstance(config, dict) else config)  # a dict where the CLI built it
-    weights = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(weights)
-    data = checkpoint.get("datamodule_hyper_parameters", {})
-    return model.to(device).eval(), data.get("quantization", "mu-law"), data.get("bits", 8)
-
-
 def generate_clips(argv: list[str]) -> dict:
     """Sample --n clips in batches, write them in ascending likelihood with samples.tsv and a spectrogram sheet."""
     from seqmamba.data.audio_io import SAMPLE_RATE, load_audio, write_wav
     from seqmamba.data.quantize import decode, encode, start_token
     from seqmamba.generate import generate
     from seqmamba.spectrograms import spectrogram_sheet
+    from seqmamba.training.model_loading import load_model
 
     args = generate_parser().parse_args(argv)
     check_generate_args(args)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    model, quantization, bits = load_unet(args.ckpt, device)
+    loaded = load_model(args.ckpt, "audio", device)
+    model, quantization, bits = loaded.module, loaded.data["quantization"], loaded.data["bits"]
     length = round(args.seconds * SAMPLE_RATE)
     prompt = [start_token(bits)]
     if args.prompt is not None:

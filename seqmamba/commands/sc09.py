@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from seqmamba.errors import InputError
 
 if TYPE_CHECKING:
+    from seqmamba.metrics.digit_scorer import DigitScorer
     from seqmamba.training.runner import FinishedRun
 
 DEFAULT_CLASSIFIER_CONFIG = Path(__file__).parents[2] / "configs" / "sc09" / "classifier.yaml"
@@ -54,6 +55,24 @@ def reference_files(folder: Path) -> list[Path]:
     return audio_files(folder)
 
 
+def load_scorer(path: Path, device: str, batch_size: int) -> tuple[DigitScorer, str | None]:
+    """The digit classifier of a `train-classifier` checkpoint on `device`, and the data folder it was trained on."""
+    import torch
+
+    from seqmamba.metrics.digit_scorer import DigitScorer
+    from seqmamba.metrics.mel_features import MelSettings
+    from seqmamba.training.model_loading import load_model
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device", f"{device} asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise InputError("--device", f"must be auto, cpu or cuda[:N], got {device!r}")
+    device = "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+    loaded = load_model(path, "digits", device)
+    settings = MelSettings(**loaded.settings["features"])
+    return DigitScorer(loaded.module, settings, path, batch_size), loaded.data.get("root")
+
+
 def score_parser() -> argparse.ArgumentParser:
     """The settings of `seqmamba sc09 score`."""
     parser = argparse.ArgumentParser(prog="seqmamba sc09 score",
@@ -80,7 +99,7 @@ def score_parser() -> argparse.ArgumentParser:
 def score(argv: list[str]) -> dict:
     """Score a folder of clips (and the dataset's own rows) against the reference; print the table."""
     from seqmamba.data.audio_datasets import sc09_split_files
-    from seqmamba.metrics.digit_scorer import DigitScorer, audio_files, read_likelihoods
+    from seqmamba.metrics.digit_scorer import audio_files, read_likelihoods
     from seqmamba.metrics.generative import likelihood_filter
     from seqmamba.metrics.sc09_table import TABLE_NOTE, format_table, score_row
 
@@ -107,8 +126,8 @@ def score(argv: list[str]) -> dict:
         elif (args.samples / "samples.tsv").is_file():
             print(f"note: {args.samples / 'samples.tsv'} is there; add --likelihoods to score as the autoregressive "
                   "protocol does (least and most likely clips dropped)", file=sys.stderr)
-    scorer = DigitScorer(args.classifier, args.device, args.batch_size)
-    data_root = args.data or scorer.data_root
+    scorer, trained_on = load_scorer(args.classifier, args.device, args.batch_size)
+    data_root = args.data or trained_on
     splits = None
     if rows or args.reference is None:
         if data_root is None:

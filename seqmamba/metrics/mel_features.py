@@ -15,13 +15,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.data.audio_io import load_audio
 
 AMIN = 1e-10  # librosa.power_to_db's floor on power
 
 
-@allow_in_checkpoints
 @dataclass
 class MelSettings:
     """What a clip is turned into before the classifier sees it; stored in the classifier's checkpoint."""

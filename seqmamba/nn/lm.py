@@ -13,13 +13,11 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
-from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.nn.block import Block
 from seqmamba.nn.mamba import ComplexMamba, Mamba, MixerCache
 from seqmamba.nn.norm import RMSNorm
 
 
-@allow_in_checkpoints
 @dataclass
 class MambaLMConfig:
     """Size and shape of a Mamba LM; the YAML presets in configs/models/ are instances of it."""

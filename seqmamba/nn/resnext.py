@@ -13,10 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqmamba.training.checkpoints import allow_in_checkpoints
 
 
-@allow_in_checkpoints
 @dataclass
 class ResNeXtConfig:
     """Size of the classifier; tests use a tiny one (depth 11, cardinality 2, base_width 4, widen 1, stem 8)."""

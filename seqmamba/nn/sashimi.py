@@ -20,7 +20,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.errors import InputError
 from seqmamba.nn.audio_blocks import MLP, CausalSelfAttention
 from seqmamba.nn.block import Block
@@ -31,7 +30,6 @@ from seqmamba.nn.s4d import S4D
 BLOCK_KINDS = ("mamba", "complex-mamba", "s4d+mlp", "attention+mlp")
 
 
-@allow_in_checkpoints
 @dataclass
 class SashimiConfig:
     """Size and shape of a SaShiMi U-Net; the presets in configs/audio/ are instances of it."""
