@@ -31,6 +31,14 @@ class MelSettings:
     hop_length: int = 512
     top_db: float = 80.0
 
+    def __post_init__(self) -> None:
+        """Settings no mel image can be made with, each named by its field."""
+        for name in ("sample_rate", "clip_samples", "n_mels", "n_fft", "hop_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.top_db > 0:
+            raise ValueError(f"top_db must be positive, got {self.top_db}")
+
     @property
     def frames(self) -> int:
         """Mel frames per clip (centred STFT)."""

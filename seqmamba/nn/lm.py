@@ -35,6 +35,14 @@ class MambaLMConfig:
     norm_eps: float = 1e-5
     activation_checkpointing: bool = False  # training only: blocks recomputed in backward; same results, less memory
 
+    def __post_init__(self) -> None:
+        """Sizes a Mamba LM cannot have, each named by its field."""
+        for name in ("d_model", "n_layer", "vocab_size", "d_state", "d_conv", "expand", "pad_vocab_size_multiple"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.norm_eps > 0:
+            raise ValueError(f"norm_eps must be positive, got {self.norm_eps}")
+
     @property
     def padded_vocab_size(self) -> int:
         """Vocabulary rounded up as mamba-ssm does, so the head's matmul is aligned."""

@@ -72,7 +72,7 @@ class AudioDataModule(lightning.LightningDataModule):
         if self.num_workers < 0:
             problems.append(f"num_workers must be at least 0, got {self.num_workers}")
         if problems:
-            raise InputError("config", "; ".join(problems))
+            raise ValueError("; ".join(problems))
 
     @property
     def num_classes(self) -> int:

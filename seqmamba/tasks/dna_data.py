@@ -18,7 +18,14 @@ import torch
 from torch.utils.data import DataLoader  # evaluation loaders
 
 from seqmamba.data.genome import contig_lengths, open_genome
-from seqmamba.data.intervals import SPLITS, Interval, read_bed_splits, split_by_contig, split_by_fraction
+from seqmamba.data.intervals import (
+    SPLITS,
+    Interval,
+    check_split_fractions,
+    read_bed_splits,
+    split_by_contig,
+    split_by_fraction,
+)
 from seqmamba.data.tokenizer import VOCAB_SIZE
 from seqmamba.data.windows import RandomWindows, TiledWindows
 from seqmamba.errors import InputError
@@ -86,7 +93,8 @@ class DNADataModule(lightning.LightningDataModule):
         if any(n < 1 or n > self.seq_len for n in lens) or any(a >= b for a, b in zip(lens, lens[1:])):
             problems.append(f"warmup_seq_lens must ascend strictly, each in [1, seq_len={self.seq_len}], got {lens}")
         if problems:
-            raise InputError("config", "; ".join(problems))
+            raise ValueError("; ".join(problems))
+        check_split_fractions(self.valid_fraction, self.test_fraction)
 
     def stage_for_epoch(self, epoch: int) -> tuple[int, int]:
         """(seq_len, batch_size) to train with at an epoch: shorter, wider batches first (HyenaDNA warmup)."""

@@ -22,7 +22,7 @@ import shutil
 import signal
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -168,6 +168,11 @@ class RunCLI(LightningCLI):
                             help="rewrite RUN_DIR/checkpoints/last.ckpt every N optimizer steps (and at each epoch end)")
         parser.add_argument("--verbose", type=bool, default=False, help="show Lightning's info messages and warnings")
 
+    def instantiate_classes(self) -> None:
+        """Build model, data and trainer; a component's ValueError becomes one line naming its setting's key."""
+        with settings_named(self.config):
+            super().instantiate_classes()
+
     def instantiate_trainer(self, **kwargs):
         run_dir = Path(self.config["run_dir"])
         every = self.config["checkpoint_every_n_steps"]
@@ -243,6 +248,35 @@ def parser_error(error: Exception) -> InputError:
     return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
 
 
+def setting_error(error: ValueError, keys: list[str]) -> InputError:
+    """'lr must be positive, got 0; betas ...' -> one line naming each setting by its key ('model.lr must be ...').
+
+    Components raise ValueError naming their own field first; jsonargparse may wrap that in lines of its own.
+    """
+    keys = sorted(keys, key=lambda key: not key.startswith(("model.", "data.")))  # the project's settings first
+    lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
+
+    def key_of(problem: str) -> str | None:
+        name = problem.split(" ", 1)[0]
+        return next((key for key in keys if key == name or key.endswith(f".{name}")), None)
+
+    found = next((line for line in lines if key_of(line)), lines[0] if lines else "invalid setting")
+    problems = [" ".join([key_of(problem), problem.partition(" ")[2]]) if key_of(problem) else problem
+                for problem in found.split("; ")]
+    return InputError("config", "; ".join(problems))
+
+
+@contextlib.contextmanager
+def settings_named(config) -> Iterator[None]:
+    """Around building from settings: a component's ValueError leaves as the one line naming the setting's key."""
+    try:
+        yield
+    except InputError:
+        raise
+    except ValueError as error:
+        raise setting_error(error, list(config.keys())) from None
+
+
 def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     """--resume last|PATH -> the checkpoint path, refusing a resume that has nothing to resume."""
     if resume is None:
@@ -313,7 +347,8 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
     if rank_zero:
         check_run_dir(run_dir, resume, config["overwrite"])
     if check is not None:
-        check(model, data)
+        with settings_named(config):
+            check(model, data)
     data.setup("fit")  # reads the data now: a bad input fails before the run directory is touched
     if resume is not None:
         check_state_dict_fits(resume, load_checkpoint(resume), model)
