@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from seqmamba.metrics.digit_scorer import DigitScorer
     from seqmamba.training.runner import FinishedRun
 
-DEFAULT_CLASSIFIER_CONFIG = Path(__file__).parents[2] / "configs" / "sc09" / "classifier.yaml"
+DEFAULT_CLASSIFIER_CONFIG = Path(str(resources.files("seqmamba") / "presets" / "sc09-classifier.yaml"))  # package data
 ROWS = ("train", "test")
 
 

@@ -18,6 +18,7 @@ import contextlib
 import io
 import logging
 import math
+import re
 import shutil
 import signal
 import sys
@@ -220,7 +221,7 @@ def check_config_files(argv: list[str]) -> None:
 
 
 def check_yaml_file(path: Path, flag: str) -> None:
-    """One config file: exists, parses, and every `.yaml` it names exists too."""
+    """One config file: exists, parses, and every `.yaml` it names exists (beside it, as jsonargparse reads it)."""
     if not path.is_file():
         raise InputError(path, f"no such config file (given to {flag}); presets live in configs/")
     try:
@@ -236,15 +237,19 @@ def check_yaml_file(path: Path, flag: str) -> None:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, str) and node.endswith((".yaml", ".yml")) and not Path(node).is_file():
-            raise InputError(path, f"names {node!r}, which does not exist; presets live in configs/models/")
+        elif isinstance(node, str) and node.endswith((".yaml", ".yml")) and not (path.parent / node).is_file():
+            raise InputError(path, f"names {node!r}, which does not exist beside it; presets live in configs/models/")
 
 
 def parser_error(error: Exception) -> InputError:
     """jsonargparse's multi-line error -> one line naming the setting."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
     first = lines[0] if lines else "invalid arguments"
-    detail = next((line for line in lines[1:] if "Expected" in line or "Unrecognized" in line or "not" in line), "")
+    keys = [match[1] for line in lines if (match := re.match(r'Parser key "([^"]+)":', line))]
+    if len(keys) > 1 and first.startswith("Parser key"):  # a field of a nested dataclass: name it by its whole key
+        first = f'Parser key "{".".join(keys)}":'
+    detail = (next((line for line in lines[1:] if line.startswith(("Expected", "Unrecognized"))), None)
+              or next((line for line in lines[1:] if "not" in line), ""))
     return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
 
 
