@@ -11,7 +11,6 @@ import math
 
 import torch
 
-from seqmamba.errors import InputError
 from seqmamba.nn.sashimi import Sashimi, SashimiConfig
 from seqmamba.tasks.next_token import NextTokenTask
 from seqmamba.tasks.optim import adamw_warmup_cosine, check_optimizer_settings

@@ -10,7 +10,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 import lightning
 import numpy as np
@@ -31,7 +31,8 @@ from seqmamba.data.windows import RandomWindows, TiledWindows
 from seqmamba.errors import InputError
 from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 
-SPLIT_MODES = ("bed", "contig", "fraction")
+SplitMode = Literal["bed", "contig", "fraction"]
+SPLIT_MODES = get_args(SplitMode)
 LETTER_SAMPLE_CHUNKS, LETTER_CHUNK = 256, 4096  # spread over the train split: the alphabet check reads 1 Mb
 DNA_LETTERS = frozenset(b"ACGTUNRYSWKMBDHVacgtunryswkmbdhv")
 UNIGRAM_SAMPLE_WINDOWS = 1024  # train windows, spread over the split, whose bases set the unigram baseline
@@ -54,7 +55,7 @@ class DNADataModule(lightning.LightningDataModule):
     divides `batch_size * seq_len`.
     """
 
-    def __init__(self, fasta: str, bed: str | None = None, split: str = "fraction",
+    def __init__(self, fasta: str, bed: str | None = None, split: SplitMode = "fraction",
                  valid_contigs: list[str] | None = None, test_contigs: list[str] | None = None,
                  valid_fraction: float = 0.05, test_fraction: float = 0.05, seq_len: int = 1024,
                  batch_size: int = 8, samples_per_epoch: int = 4096, val_max_windows: int | None = 256,

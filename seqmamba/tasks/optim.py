@@ -7,7 +7,6 @@ import math
 import torch
 import torch.nn as nn
 
-from seqmamba.errors import InputError
 
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:

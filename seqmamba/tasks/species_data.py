@@ -10,6 +10,7 @@ import lightning
 import torch
 from torch.utils.data import DataLoader  # evaluation loaders
 
+from seqmamba.data.intervals import check_split_fractions
 from seqmamba.data.species import (
     BalancedWindows,
     FixedWindows,
@@ -20,8 +21,6 @@ from seqmamba.data.species import (
     read_usable_regions,
     shared_splits,
 )
-from seqmamba.data.intervals import check_split_fractions
-from seqmamba.errors import InputError
 from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 
 
