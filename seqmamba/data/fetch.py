@@ -1,8 +1,8 @@
 """Download public datasets named by a YAML manifest: resumable, checksummed, decompressed or unpacked.
 
-A manifest (`seqmamba/data/manifests/<name>.yaml`, shipped in the package) lists files with their URL and, where the publisher
-gives one, a sha256. Where none is published the manifest says `sha256: null`: the first
-download's sha256 is printed and recorded in `DEST/SHA256SUMS` (trust on first use) and later
+A manifest (`<name>.yaml` in seqmamba/data/manifests/, shipped in the package) lists files with
+their URL and, where the publisher gives one, a sha256. Where none is published the manifest says
+`sha256: null`: the first download's sha256 is printed and recorded in `DEST/SHA256SUMS` (trust on first use) and later
 fetches are checked against it. Downloads go to `FILENAME.part` and resume with an HTTP Range
 request; a file whose checksum does not match is kept as `FILENAME.corrupt`, never deleted.
 """
@@ -69,7 +69,7 @@ class Manifest:
 
 
 def load_manifest(name_or_path: str) -> Manifest:
-    """Read a manifest by name (one shipped in seqmamba/data/manifests/) or by path, so mirrors and tests can bring their own."""
+    """Read a manifest by name (one shipped in the package) or by path, so mirrors and tests can bring their own."""
     if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
         path = Path(name_or_path)
         if not path.is_file():

@@ -1,8 +1,9 @@
 """A trained digit classifier's view of folders of clips: class probabilities and 1024-d features.
 
 The classifier is one a `seqmamba sc09 train-classifier` run trained, with the mel settings it was
-trained on (the command loads both from its checkpoint). Reference sets (the training split) are embedded once and cached beside the
-checkpoint, keyed by the classifier file and the reference files' names, sizes and mtimes.
+trained on (the command loads both from its checkpoint). Reference sets (the training split) are embedded
+once and cached beside the checkpoint, keyed by the classifier file and the reference files' names,
+sizes and mtimes.
 """
 
 from __future__ import annotations

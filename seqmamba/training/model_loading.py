@@ -63,9 +63,6 @@ def _unet(settings: dict, data: dict) -> nn.Module:
 
 
 def _digits(settings: dict, data: dict) -> nn.Module:
-    from seqmamba.metrics.mel_features import MelSettings  # here: it loads librosa, which only sc09 needs
-
-    MelSettings(**settings["features"])  # its checks
     return ResNeXt(ResNeXtConfig(**settings["resnext"]))
 
 
@@ -86,6 +83,12 @@ def _check_audio(settings: dict, data: dict) -> None:
         raise ValueError(f"data bits {bits!r} do not match the U-Net's {vocab_size} output codes (2**bits)")
 
 
+def _check_digits(settings: dict, data: dict) -> None:
+    from seqmamba.metrics.mel_features import MelSettings  # here: it loads librosa, which only sc09 needs
+
+    MelSettings(**settings["features"])
+
+
 def _no_check(settings: dict, data: dict) -> None:
     return None
 
@@ -96,7 +99,7 @@ KINDS: dict[str, KindSpec] = {
     "audio": KindSpec("an audio U-Net (`seqmamba audio train`)", "model.", _unet, _check_audio,
                       {"quantization": "mu-law", "bits": 8}),
     "digits": KindSpec("an SC09 digit classifier (`seqmamba sc09 train-classifier`)", "classifier.", _digits,
-                       _no_check),
+                       _check_digits),
 }
 
 
@@ -111,7 +114,8 @@ def kind_of(settings: dict) -> Kind | None:
     return None
 
 
-def load_model(path: str | os.PathLike, kind: Kind | tuple[Kind, ...], device: torch.device | str = "cpu") -> LoadedModel:
+def load_model(path: str | os.PathLike, kind: Kind | tuple[Kind, ...],
+               device: torch.device | str = "cpu") -> LoadedModel:
     """Rebuild a checkpoint's module in eval mode on `device`; InputError naming the file when it cannot be right."""
     wanted = (kind,) if isinstance(kind, str) else kind
     checkpoint = load_checkpoint(path)

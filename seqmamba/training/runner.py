@@ -261,9 +261,10 @@ def setting_error(error: ValueError, keys: list[str]) -> InputError:
     keys = sorted(keys, key=lambda key: not key.startswith(("model.", "data.")))  # the project's settings first
     lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
 
-    def key_of(problem: str) -> str | None:
+    def key_of(problem: str) -> str | None:  # the first key with a part of that name, up to that part
         name = problem.split(" ", 1)[0]
-        return next((key for key in keys if key == name or key.endswith(f".{name}")), None)
+        parts = next((key.split(".") for key in keys if name in key.split(".")), None)
+        return ".".join(parts[: parts.index(name) + 1]) if parts else None
 
     found = next((line for line in lines if key_of(line)), lines[0] if lines else "invalid setting")
     problems = [" ".join([key_of(problem), problem.partition(" ")[2]]) if key_of(problem) else problem
