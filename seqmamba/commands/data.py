@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="seqmamba data")
     sub = parser.add_subparsers(dest="action", required=True)
-    fetch_p = sub.add_parser("fetch", help="download a dataset from its manifest (data/manifests/NAME.yaml)")
+    fetch_p = sub.add_parser("fetch", help="download a dataset from its manifest (seqmamba/data/manifests/NAME.yaml)")
     fetch_p.add_argument("name", help="manifest name (hg38) or path to a manifest YAML")
     fetch_p.add_argument("--dest", type=Path, required=True)
     fetch_p.add_argument("--base-url", help="mirror to use instead of the manifest's host")
