@@ -10,6 +10,7 @@ import torch
 
 from seqmamba.cli import main
 from seqmamba.errors import InputError
+from seqmamba.metrics.mel_features import MelSettings
 from seqmamba.nn.classifier import SequenceClassifier
 from seqmamba.nn.lm import MambaLMConfig, MambaLMHeadModel
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
@@ -62,6 +63,11 @@ def test_checkpoint_with_pickled_config_dataclass_still_loads(tmp_path):
     assert isinstance(load_checkpoint(path)["hyper_parameters"]["backbone"], dict)
     loaded = load_model(path, "lm")
     assert loaded.module.config == LM and loaded.settings["backbone"] == asdict(LM)
+    digits = save(tmp_path / "old-digits.ckpt", ResNeXt(RESNEXT), "classifier.",
+                  {"resnext": RESNEXT, "features": MelSettings(n_mels=16)}, {"features": MelSettings()})
+    loaded = load_model(digits, "digits")
+    assert loaded.settings["features"] == asdict(MelSettings(n_mels=16)) and loaded.module.config == RESNEXT
+    assert loaded.data["features"] == asdict(MelSettings())
 
 
 def test_a_language_model_given_to_classify_is_one_line(tmp_path, capsys):
