@@ -209,10 +209,14 @@ def run(name: str, function: Callable, argv: list[str]) -> object:
 
 
 def parser_error(error: Exception) -> InputError:
-    """jsonargparse's multi-line error -> one line naming the setting."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    """jsonargparse's multi-line error -> one line naming the setting (a nested dataclass field by its whole key)."""
+    lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
     first = lines[0] if lines else "invalid arguments"
-    detail = next((line for line in lines[1:] if "Expected" in line or "Unrecognized" in line or "not" in line), "")
+    keys = [match[1] for line in lines if (match := re.match(r'Parser key "([^"]+)":', line))]
+    if len(keys) > 1 and first.startswith("Parser key"):
+        first = f'Parser key "{".".join(keys)}":'
+    detail = (next((line for line in lines[1:] if line.startswith(("Expected", "Unrecognized"))), None)
+              or next((line for line in lines[1:] if "not" in line), ""))
     return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
 
 

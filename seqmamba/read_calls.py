@@ -15,11 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqmamba.training.checkpoints import load_checkpoint
 from seqmamba.data.tokenizer import PAD, encode
-from seqmamba.errors import InputError
-from seqmamba.nn import MambaLMConfig
 from seqmamba.nn.classifier import SequenceClassifier
+from seqmamba.training.model_loading import load_model
 
 
 @dataclass
@@ -32,19 +30,9 @@ class LoadedClassifier:
 
 
 def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedClassifier:
-    """Rebuild the classifier of a `seqmamba finetune` checkpoint, in eval mode on `device`."""
-    checkpoint = load_checkpoint(path)
-    hp = checkpoint.get("hyper_parameters", {})
-    data_hp = checkpoint.get("datamodule_hyper_parameters", {})
-    if not hp.get("classes") or "seq_len" not in data_hp:
-        raise InputError(path, "not a species classifier checkpoint (no classes or seq_len); give "
-                               "RUN_DIR/checkpoints/last.ckpt of a `seqmamba finetune` run")
-    config = hp["backbone"] if isinstance(hp["backbone"], MambaLMConfig) else MambaLMConfig(**hp["backbone"])
-    model = SequenceClassifier(config, len(hp["classes"]), hp.get("pooling", "mean"))
-    weights = {key.removeprefix("classifier."): value for key, value in checkpoint["state_dict"].items()
-               if key.startswith("classifier.")}
-    model.load_state_dict(weights)
-    return LoadedClassifier(model.to(device).eval(), list(hp["classes"]), int(data_hp["seq_len"]))
+    """The classifier of a `seqmamba finetune` checkpoint, in eval mode on `device`, with its classes and seq_len."""
+    loaded = load_model(path, "species", device)
+    return LoadedClassifier(loaded.module, list(loaded.settings["classes"]), loaded.data["seq_len"])
 
 
 def read_pieces(seq: str, seq_len: int) -> list[np.ndarray]:

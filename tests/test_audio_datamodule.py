@@ -74,7 +74,7 @@ def test_youtubemix_recordings_are_cut_into_tiles(tmp_path):
 @pytest.mark.parametrize("setting, message", [({"layout": "wav"}, "layout"), ({"quantization": "alaw"}, "quantization"),
                                               ({"bits": 1}, "bits"), ({"seq_len": 0}, "seq_len")])
 def test_bad_settings_are_refused_up_front(tmp_path, setting, message):
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(ValueError, match=message):
         AudioDataModule(str(tmp_path), **setting)
 
 

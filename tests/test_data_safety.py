@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from test_maf import TINY_MAF
@@ -84,7 +85,7 @@ def hold_lock(folder: Path) -> subprocess.Popen:
 
 
 def test_a_second_writer_into_a_held_folder_is_refused(tmp_path, genome, capsys, monkeypatch):
-    import seqmamba.commands.audio
+    import seqmamba.training.model_loading
     from seqmamba.nn.sashimi import Sashimi, SashimiConfig
 
     run_dir, out = tmp_path / "run", tmp_path / "clips"
@@ -95,7 +96,8 @@ def test_a_second_writer_into_a_held_folder_is_refused(tmp_path, genome, capsys,
         assert error_line(capsys) == (f"seqmamba pretrain: error: {run_dir}: another seqmamba command is writing into "
                                       "this folder now; wait for it to end or choose another --out")
         tiny = Sashimi(SashimiConfig(d_model=8, n_layers=1, pool=[2], outer="mamba", center="mamba", d_state=4))
-        monkeypatch.setattr(seqmamba.commands.audio, "load_unet", lambda path, device: (tiny, "mu-law", 8))
+        loaded = SimpleNamespace(module=tiny, data={"quantization": "mu-law", "bits": 8})
+        monkeypatch.setattr(seqmamba.training.model_loading, "load_model", lambda path, kind, device: loaded)
         generate = ["audio", "generate", "--ckpt", "model.ckpt", "--n", "1", "--seconds", "0.001", "--device", "cpu"]
         assert main([*generate, "--out", str(out)]) == 2
         assert "another seqmamba command is writing into this folder now" in error_line(capsys, "audio generate")

@@ -113,9 +113,9 @@ def test_empty_split_and_bad_config_are_input_errors(uniform_genome):
     data = DNADataModule(str(uniform_genome), split="contig", valid_contigs=["chrB"])
     with pytest.raises(InputError, match="test split is empty"):
         data.setup("test")
-    with pytest.raises(InputError, match="warmup_seq_lens must ascend"):
+    with pytest.raises(ValueError, match="warmup_seq_lens must ascend"):
         DNADataModule(str(uniform_genome), seq_len=256, warmup_seq_lens=[128, 64])
-    with pytest.raises(InputError, match="split must be one of"):
+    with pytest.raises(ValueError, match="split must be one of"):
         DNADataModule(str(uniform_genome), split="random")
 
 

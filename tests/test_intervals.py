@@ -70,5 +70,5 @@ def test_fraction_split_is_disjoint_and_covers_every_contig():
 
 
 def test_fraction_split_rejects_fractions_that_leave_no_train():
-    with pytest.raises(InputError, match="sum to less than 1"):
+    with pytest.raises(ValueError, match="sum to less than 1"):
         split_by_fraction(LENGTHS, 0.5, 0.5)

@@ -4,7 +4,6 @@ import pytest
 import torch
 import yaml
 
-from seqmamba.errors import InputError
 from seqmamba.generate import zero_state
 from seqmamba.nn.sashimi import BLOCK_KINDS, DownPool, Sashimi, SashimiConfig, UpPool
 
@@ -98,8 +97,8 @@ def test_presets_land_near_the_papers_sizes(preset, paper_millions):
     assert abs(parameters / 1e6 / paper_millions - 1) < 0.05
 
 
-def test_bad_settings_name_the_key():
-    with pytest.raises(InputError, match="model.unet.center"):
-        Sashimi(SashimiConfig(center="transformer"))
-    with pytest.raises(InputError, match="center only"):
-        Sashimi(SashimiConfig(outer="attention+mlp"))
+def test_bad_settings_name_the_field():
+    with pytest.raises(ValueError, match="center must be one of mamba, complex-mamba"):
+        SashimiConfig(center="transformer")
+    with pytest.raises(ValueError, match="center only"):
+        SashimiConfig(outer="attention+mlp")

@@ -55,10 +55,10 @@ def test_data_module_refuses_a_folder_that_is_not_sc09(tmp_path):
     (tmp_path / "zero").mkdir()
     with pytest.raises(InputError, match="not an SC09 folder"):
         DigitDataModule(str(tmp_path)).setup("fit")
-    with pytest.raises(InputError, match="batch_size"):
+    with pytest.raises(ValueError, match="batch_size"):
         DigitDataModule(str(tmp_path), batch_size=0)
 
 
 def test_task_refuses_settings_it_cannot_train_with():
-    with pytest.raises(InputError, match="model.lr must be positive.*model.momentum must lie in"):
+    with pytest.raises(ValueError, match="lr must be positive.*momentum must lie in"):
         DigitClassifierTask(resnext=TINY, lr=0.0, momentum=1.5)

@@ -11,9 +11,10 @@ from species_fixtures import make_species
 
 from seqmamba.errors import InputError
 from seqmamba.nn import MambaLMConfig, MambaLMHeadModel
-from seqmamba.nn.classifier import SequenceClassifier, load_pretrained_backbone
+from seqmamba.nn.classifier import SequenceClassifier
 from seqmamba.tasks.classification import ClassifierTask, accuracies
 from seqmamba.tasks.species_data import SpeciesDataModule
+from seqmamba.training.model_loading import pretrained_backbone
 
 TINY = MambaLMConfig(d_model=16, n_layer=2)
 
@@ -42,7 +43,7 @@ def test_mean_and_last_pooling_differ():
         hidden = mean.backbone(ids)
         assert torch.allclose(mean(ids), mean.head(hidden.mean(dim=1)))
         assert torch.allclose(last(ids), last.head(hidden[:, -1]))
-    with pytest.raises(InputError, match="pooling"):
+    with pytest.raises(ValueError, match="pooling"):
         SequenceClassifier(TINY, 3, "max")
 
 
@@ -67,7 +68,7 @@ def test_pretrained_backbone_of_another_shape_is_refused(tmp_path, field, value)
     other = MambaLMConfig(**{**TINY.__dict__, field: value})
     save_pretrained(tmp_path / "lm.ckpt", other)
     with pytest.raises(InputError) as error:
-        load_pretrained_backbone(SequenceClassifier(TINY, 2).backbone, TINY, tmp_path / "lm.ckpt")
+        pretrained_backbone(tmp_path / "lm.ckpt", TINY)
     assert error.value.path == str(tmp_path / "lm.ckpt") and f"{field} {value} there" in error.value.problem
 
 

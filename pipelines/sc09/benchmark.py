@@ -28,10 +28,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from pipelines.benchmarks.timing import emit, environment  # noqa: E402
-from seqmamba.commands.sc09 import score, train_classifier  # noqa: E402
+from seqmamba.commands.sc09 import load_scorer, score, train_classifier  # noqa: E402
 from seqmamba.data.audio_io import write_wav  # noqa: E402
 from seqmamba.data.digits import make_digits  # noqa: E402
-from seqmamba.metrics.digit_scorer import DigitScorer, audio_files, read_clips  # noqa: E402
+from seqmamba.metrics.digit_scorer import audio_files, read_clips  # noqa: E402
 
 TINY_MODEL = ["--model.resnext.depth", "11", "--model.resnext.cardinality", "2", "--model.resnext.base_width", "4",
               "--model.resnext.widen_factor", "1", "--model.resnext.stem_width", "8", "--model.warmup_steps", "2",
@@ -121,7 +121,7 @@ def main() -> None:
         "clips": args.timed_clips, "score_seconds": round(time.perf_counter() - start, 2),
         "what": "seqmamba sc09 score end to end: read clips, mel, ResNeXt, FID/IS/mIS/AM/NDB (reference cached)"}
 
-    scorer = DigitScorer(checkpoint, device="cpu")
+    scorer, _ = load_scorer(checkpoint, "cpu", 256)
     waveforms, _ = read_clips(audio_files(clips)[:args.cpu_clips], scorer.settings, "cpu timing")
     scorer.embed_waveforms(waveforms[:2])  # warm-up
     start = time.perf_counter()

@@ -66,22 +66,6 @@ def check_generate_settings(out: Path, n: int, seconds: float, prompt: Path | No
     check_empty_folder(out, "--out")
 
 
-def load_unet(path: Path, device: torch.device):
-    """The U-Net and its data's quantization (name, bits) from an `audio train` checkpoint."""
-    from seqmamba.training.checkpoints import load_checkpoint
-    from seqmamba.nn.sashimi import Sashimi, SashimiConfig
-
-    checkpoint = load_checkpoint(path)
-    config = checkpoint.get("hyper_parameters", {}).get("unet")
-    if config is None:
-        raise InputError(path, "is not a `seqmamba audio train` checkpoint (no U-Net settings in it)")
-    model = Sashimi(SashimiConfig(**config) if isinstance(config, dict) else config)  # a dict where the CLI built it
-    weights = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(weights)
-    data = checkpoint.get("datamodule_hyper_parameters", {})
-    return model.to(device).eval(), data.get("quantization", "mu-law"), data.get("bits", 8)
-
-
 def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt: Path | None = None,
              temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 64, seed: int = 0, device: str = "auto",
              cuda_graphs: bool = True) -> dict:
@@ -102,11 +86,13 @@ def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt
     """
     from seqmamba.data.audio_io import SAMPLE_RATE, load_audio
     from seqmamba.data.quantize import encode, start_token
+    from seqmamba.training.model_loading import load_model
 
     out, prompt = Path(out), None if prompt is None else Path(prompt)
     check_generate_settings(out, n, seconds, prompt, temperature, top_p, batch_size)
     device = resolve_device(device)
-    model, quantization, bits = load_unet(ckpt, device)
+    loaded = load_model(ckpt, "audio", device)
+    model, quantization, bits = loaded.module, loaded.data["quantization"], loaded.data["bits"]
     length = round(seconds * SAMPLE_RATE)
     prompt_codes = [start_token(bits)]
     if prompt is not None:

@@ -10,7 +10,7 @@ DEFAULT_APES_OUT = Path("data/cache/apes")
 
 
 def fetch(name: str, *, out: Path, base_url: str | None = None) -> list[Path]:
-    """Download a dataset from its manifest (data/manifests/NAME.yaml), checksums verified.
+    """Download a dataset from its manifest (seqmamba/data/manifests/NAME.yaml), checksums verified.
 
     Args:
         name: manifest name (hg38) or path to a manifest YAML

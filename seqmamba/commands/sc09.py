@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,9 +17,12 @@ from seqmamba.errors import InputError
 from seqmamba.outputs import check_output_file, written_atomically
 
 if TYPE_CHECKING:
+    import torch
+
+    from seqmamba.metrics.digit_scorer import DigitScorer
     from seqmamba.training.runner import FinishedRun
 
-DEFAULT_CLASSIFIER_CONFIG = Path(__file__).parents[2] / "configs" / "sc09" / "classifier.yaml"
+DEFAULT_CLASSIFIER_CONFIG = Path(str(resources.files("seqmamba") / "presets" / "sc09-classifier.yaml"))  # package data
 ROWS = ("train", "test")
 
 
@@ -53,6 +57,17 @@ def reference_files(folder: Path) -> list[Path]:
     return audio_files(folder)
 
 
+def load_scorer(path: Path, device: torch.device, batch_size: int) -> tuple[DigitScorer, str | None]:
+    """The digit classifier of a `train-classifier` checkpoint on `device`, and the data folder it was trained on."""
+    from seqmamba.metrics.digit_scorer import DigitScorer
+    from seqmamba.metrics.mel_features import MelSettings
+    from seqmamba.training.model_loading import load_model
+
+    loaded = load_model(path, "digits", device)
+    settings = MelSettings(**loaded.settings["features"])
+    return DigitScorer(loaded.module, settings, path, batch_size), loaded.data.get("root")
+
+
 def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = None, data: Path | None = None,
           likelihoods: Path | None = None, drop_low: float = 0.4, drop_high: float = 0.05,
           rows: str = "", out: Path | None = None, device: str = "auto",
@@ -75,7 +90,7 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
         mis_pairs: sample pairs of the modified Inception score
     """
     from seqmamba.data.audio_datasets import sc09_split_files
-    from seqmamba.metrics.digit_scorer import DigitScorer, audio_files, read_likelihoods
+    from seqmamba.metrics.digit_scorer import audio_files, read_likelihoods
     from seqmamba.metrics.generative import likelihood_filter
     from seqmamba.metrics.sc09_table import TABLE_NOTE, format_table, score_row
 
@@ -104,8 +119,8 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
         elif (samples / "samples.tsv").is_file():
             print(f"note: {samples / 'samples.tsv'} is there; add --likelihoods to score as the autoregressive "
                   "protocol does (least and most likely clips dropped)", file=sys.stderr)
-    scorer = DigitScorer(ckpt, device, batch_size)
-    data_root = data or scorer.data_root
+    scorer, trained_on = load_scorer(ckpt, device, batch_size)
+    data_root = data or trained_on
     splits = None
     if rows or reference is None:
         if data_root is None:

@@ -1,8 +1,8 @@
 """Download public datasets named by a YAML manifest: resumable, checksummed, decompressed or unpacked.
 
-A manifest (`data/manifests/<name>.yaml`) lists files with their URL and, where the publisher
-gives one, a sha256. Where none is published the manifest says `sha256: null`: the first
-download's sha256 is printed and recorded in `DEST/SHA256SUMS` (trust on first use) and later
+A manifest (`<name>.yaml` in seqmamba/data/manifests/, shipped in the package) lists files with
+their URL and, where the publisher gives one, a sha256. Where none is published the manifest says
+`sha256: null`: the first download's sha256 is printed and recorded in `DEST/SHA256SUMS` (trust on first use) and later
 fetches are checked against it. Downloads go to `FILENAME.part` and resume with an HTTP Range
 request; a file whose checksum does not match is kept as `FILENAME.corrupt`, never deleted.
 """
@@ -22,6 +22,7 @@ import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -29,7 +30,7 @@ import yaml
 from seqmamba.errors import InputError
 from seqmamba.outputs import output_folder
 
-MANIFEST_DIR = Path(__file__).resolve().parents[2] / "data" / "manifests"
+MANIFEST_DIR = Path(str(resources.files("seqmamba.data") / "manifests"))  # package data: works where installed
 SUMS_NAME = "SHA256SUMS"
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -68,7 +69,7 @@ class Manifest:
 
 
 def load_manifest(name_or_path: str) -> Manifest:
-    """Read a manifest by name (from data/manifests/) or by path, so mirrors and tests can bring their own."""
+    """Read a manifest by name (one shipped in the package) or by path, so mirrors and tests can bring their own."""
     if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
         path = Path(name_or_path)
         if not path.is_file():
@@ -83,7 +84,7 @@ def load_manifest(name_or_path: str) -> Manifest:
     except yaml.YAMLError as err:
         raise InputError(path, f"not valid YAML ({err}); fix the manifest") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("files"), list) or not raw["files"]:
-        raise InputError(path, "a manifest needs a non-empty 'files' list; see data/manifests/hg38.yaml")
+        raise InputError(path, "a manifest needs a non-empty 'files' list; see seqmamba/data/manifests/hg38.yaml")
     files = tuple(_file_entry(path, i, entry) for i, entry in enumerate(raw["files"], start=1))
     return Manifest(str(raw.get("name", path.stem)), str(raw.get("description", "")), files, path)
 

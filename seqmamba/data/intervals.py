@@ -115,6 +115,13 @@ def split_by_contig(contig_lengths: dict[str, int], valid_contigs: list[str], te
     }
 
 
+def check_split_fractions(valid_fraction: float, test_fraction: float) -> None:
+    """Held-out fractions that leave a training split: each >= 0, together below 1."""
+    if valid_fraction < 0 or test_fraction < 0 or valid_fraction + test_fraction >= 1:
+        raise ValueError(f"valid_fraction and test_fraction must be >= 0 and sum to less than 1, got {valid_fraction} "
+                         f"and {test_fraction}")
+
+
 def split_by_fraction(contig_lengths: dict[str, int], valid_fraction: float, test_fraction: float,
                       min_part: int = 1) -> dict[str, list[Interval]]:
     """Hold out the tail of every contig (train | valid | test), so a one-contig genome still has all splits.
@@ -122,9 +129,7 @@ def split_by_fraction(contig_lengths: dict[str, int], valid_fraction: float, tes
     A contig whose held-out parts (those with a fraction > 0) would be shorter than `min_part`
     bases goes wholly to train: pass the window length so that no held-out base is wasted.
     """
-    if valid_fraction < 0 or test_fraction < 0 or valid_fraction + test_fraction >= 1:
-        raise InputError("config", f"valid_fraction={valid_fraction} and test_fraction={test_fraction} must be "
-                                   f">= 0 and sum to less than 1")
+    check_split_fractions(valid_fraction, test_fraction)
     splits: dict[str, list[Interval]] = {name: [] for name in SPLITS}
     for contig, length in contig_lengths.items():
         n_valid, n_test = int(length * valid_fraction), int(length * test_fraction)

@@ -12,12 +12,13 @@ Functions take and return numpy arrays or torch tensors alike (returning what th
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 import numpy as np
 import torch
 
-QUANTIZATIONS = ("mu-law", "linear")
+Quantization = Literal["mu-law", "linear"]
+QUANTIZATIONS = get_args(Quantization)
 START_TOKEN = 128  # the code of silence at 8 bits: the first input of every autoregressive sequence
 _EPSILON = 0.01  # s4's guard that keeps y = 1 inside the top level
 Array = TypeVar("Array", np.ndarray, torch.Tensor)

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from seqmamba.data.genome import GenomeReader, contig_lengths, open_genome
-from seqmamba.data.intervals import SPLITS
+from seqmamba.data.intervals import SPLITS, check_split_fractions
 from seqmamba.data.tokenizer import encode, reverse_complement
 from seqmamba.data.windows import MAX_DRAWS, n_fraction
 from seqmamba.errors import InputError
@@ -143,9 +143,7 @@ def read_usable_regions(bed: Path, genome: JoinedGenome) -> list[Region]:
 
 def unit_splits(n_units: int, valid_fraction: float, test_fraction: float, chunks: int = 1) -> dict[str, list[Region]]:
     """Cut units [0, n) into `chunks` equal parts, each train | valid | test by fraction: ranges per split."""
-    if valid_fraction < 0 or test_fraction < 0 or valid_fraction + test_fraction >= 1:
-        raise InputError("config", f"valid_fraction={valid_fraction} and test_fraction={test_fraction} must be "
-                                   f">= 0 and sum to less than 1")
+    check_split_fractions(valid_fraction, test_fraction)
     splits: dict[str, list[Region]] = {name: [] for name in SPLITS}
     edges = np.linspace(0, n_units, chunks + 1).round().astype(int)
     for lo, hi in zip(edges[:-1], edges[1:]):

@@ -110,7 +110,7 @@ class TiledWindows(_Windows):
                  max_windows: int | None = None, max_n_fraction: float = 0.5) -> None:
         self.stride = length - 1 if stride is None else stride
         if self.stride < 1:
-            raise InputError("config", f"tiling stride must be positive, got {self.stride} (window length {length})")
+            raise ValueError(f"stride must be positive, got {self.stride} (window length {length})")
         usable = _long_enough(str(fasta), intervals, length)
         super().__init__(fasta, usable, length, np.array([(len(i) - length) // self.stride + 1 for i in usable]),
                          max_n_fraction)

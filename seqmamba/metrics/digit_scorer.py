@@ -1,8 +1,9 @@
 """A trained digit classifier's view of folders of clips: class probabilities and 1024-d features.
 
-The classifier comes back from a `seqmamba sc09 train-classifier` checkpoint with the mel settings it
-was trained on. Reference sets (the training split) are embedded once and cached beside the
-checkpoint, keyed by the classifier file and the reference files' names, sizes and mtimes.
+The classifier is one a `seqmamba sc09 train-classifier` run trained, with the mel settings it was
+trained on (the command loads both from its checkpoint). Reference sets (the training split) are embedded
+once and cached beside the checkpoint, keyed by the classifier file and the reference files' names,
+sizes and mtimes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import soundfile
 import torch
 import torch.nn.functional as F
 
-from seqmamba.training.checkpoints import check_state_dict_fits, load_checkpoint
 from seqmamba.data.audio_datasets import AUDIO_SUFFIXES
 from seqmamba.errors import InputError
 from seqmamba.metrics.mel_features import MelFeatures, MelSettings, load_clip
@@ -39,26 +39,16 @@ class Embedding:
 
 
 class DigitScorer:
-    """Mel front-end and ResNeXt of one checkpoint, in eval mode on one device."""
+    """Mel front-end and ResNeXt of one trained classifier, in eval mode on the classifier's device."""
 
-    def __init__(self, checkpoint_path: str | Path, device: torch.device | str = "cpu", batch_size: int = 256) -> None:
-        self.device = torch.device(device)  # the command checked it (seqmamba.devices)
-        self.checkpoint_path = Path(checkpoint_path)
-        checkpoint = load_checkpoint(self.checkpoint_path)
-        hparams = checkpoint.get("hyper_parameters", {})
-        if not isinstance(hparams.get("features"), MelSettings) or "resnext" not in hparams:
-            raise InputError(self.checkpoint_path, "not a digit classifier checkpoint (no mel settings in it); "
-                                                   "train one with `seqmamba sc09 train-classifier`")
-        self.settings: MelSettings = hparams["features"]
-        self.data_root: str | None = checkpoint.get("datamodule_hyper_parameters", {}).get("root")
+    def __init__(self, classifier: ResNeXt, settings: MelSettings, source: str | Path, batch_size: int = 256) -> None:
+        """`source`: the classifier's file, which keys the reference features cached beside it."""
+        self.device = next(classifier.parameters()).device
+        self.checkpoint_path = Path(source)
+        self.settings = settings
         self.batch_size = batch_size
-        self.mel = MelFeatures(self.settings).to(self.device)
-        self.classifier = ResNeXt(hparams["resnext"])
-        weights = {k.removeprefix("classifier."): v for k, v in checkpoint["state_dict"].items()
-                   if k.startswith("classifier.")}
-        check_state_dict_fits(self.checkpoint_path, {"state_dict": weights}, self.classifier)
-        self.classifier.load_state_dict(weights)
-        self.classifier.to(self.device).eval()
+        self.mel = MelFeatures(settings).to(self.device)
+        self.classifier = classifier.eval()
 
     @torch.no_grad()
     def embed_waveforms(self, waveforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,13 +15,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.data.audio_io import load_audio
 
 AMIN = 1e-10  # librosa.power_to_db's floor on power
 
 
-@allow_in_checkpoints
 @dataclass
 class MelSettings:
     """What a clip is turned into before the classifier sees it; stored in the classifier's checkpoint."""
@@ -32,6 +30,14 @@ class MelSettings:
     n_fft: int = 2048
     hop_length: int = 512
     top_db: float = 80.0
+
+    def __post_init__(self) -> None:
+        """Settings no mel image can be made with, each named by its field."""
+        for name in ("sample_rate", "clip_samples", "n_mels", "n_fft", "hop_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.top_db > 0:
+            raise ValueError(f"top_db must be positive, got {self.top_db}")
 
     @property
     def frames(self) -> int:

@@ -6,21 +6,17 @@ states: pooling then reads only each read's own positions (mean over them, or it
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, is_dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn as nn
 
-from seqmamba.training.checkpoints import load_checkpoint
-from seqmamba.errors import InputError
 from seqmamba.nn.lm import MambaLMConfig, MambaLMHeadModel
 
-POOLINGS = ("mean", "last")
-_SHAPE_FIELDS = ("d_model", "n_layer", "vocab_size", "d_state", "d_conv", "expand", "complex_ssm")
+Pooling = Literal["mean", "last"]
 
 
-def pool(hidden: torch.Tensor, lengths: torch.Tensor | None, pooling: str) -> torch.Tensor:
+def pool(hidden: torch.Tensor, lengths: torch.Tensor | None, pooling: Pooling) -> torch.Tensor:
     """(B, L, D) hidden states -> (B, D): mean over each sequence's first `lengths` positions, or its last one."""
     if lengths is None:
         return hidden.mean(dim=1) if pooling == "mean" else hidden[:, -1]
@@ -33,10 +29,12 @@ def pool(hidden: torch.Tensor, lengths: torch.Tensor | None, pooling: str) -> to
 class SequenceClassifier(nn.Module):
     """Token ids (B, L) -> class logits (B, C), from a Mamba backbone initialised as the LM's."""
 
-    def __init__(self, config: MambaLMConfig, num_classes: int, pooling: str = "mean") -> None:
+    def __init__(self, config: MambaLMConfig, num_classes: int, pooling: Pooling = "mean") -> None:
         super().__init__()
-        if pooling not in POOLINGS:
-            raise InputError("config", f"model.pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        if pooling not in get_args(Pooling):
+            raise ValueError(f"pooling must be one of {', '.join(get_args(Pooling))}, got {pooling!r}")
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
         self.config, self.pooling = config, pooling
         self.backbone = MambaLMHeadModel(config).backbone  # the LM's init, without its head
         self.head = nn.Linear(config.d_model, num_classes)
@@ -45,29 +43,3 @@ class SequenceClassifier(nn.Module):
         """lengths (B,): real length of each right-padded row; None when no row is padded."""
         hidden = self.backbone(input_ids)  # (B, L, D)
         return self.head(pool(hidden, lengths, self.pooling).to(self.head.weight.dtype))  # (B, C)
-
-
-def _config_dict(config: object) -> dict:
-    return asdict(config) if is_dataclass(config) else dict(config or {})
-
-
-def load_pretrained_backbone(backbone: nn.Module, config: MambaLMConfig, path: str | os.PathLike) -> None:
-    """Copy a pretraining checkpoint's backbone weights in; a clear error if its shape differs from `config`."""
-    checkpoint = load_checkpoint(path)
-    theirs = _config_dict(checkpoint.get("hyper_parameters", {}).get("backbone"))
-    ours = asdict(config)
-    differ = [f"{key} {theirs[key]} there, {ours[key]} here" for key in _SHAPE_FIELDS
-              if key in theirs and theirs[key] != ours[key]]
-    if differ:
-        raise InputError(path, f"the pretrained backbone does not fit this model: {'; '.join(differ)}; set "
-                               f"model.backbone to the pretraining run's (its config.yaml)")
-    state = checkpoint.get("state_dict", {})
-    prefix = next((key[: -len("embedding.weight")] for key in state if key.endswith("backbone.embedding.weight")), None)
-    if prefix is None:
-        raise InputError(path, "holds no Mamba backbone (no '...backbone.embedding.weight'); give a checkpoint "
-                               "written by `seqmamba pretrain` (RUN_DIR/checkpoints/last.ckpt)")
-    weights = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
-    missing, unexpected = backbone.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise InputError(path, f"the pretrained backbone does not fit this model: missing {missing[:3]}, "
-                               f"unexpected {unexpected[:3]}; set model.backbone to the pretraining run's")

@@ -13,13 +13,11 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
-from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.nn.block import Block
 from seqmamba.nn.mamba import ComplexMamba, Mamba, MixerCache
 from seqmamba.nn.norm import RMSNorm
 
 
-@allow_in_checkpoints
 @dataclass
 class MambaLMConfig:
     """Size and shape of a Mamba LM; the YAML presets in configs/models/ are instances of it."""
@@ -36,6 +34,14 @@ class MambaLMConfig:
     tie_embeddings: bool = True
     norm_eps: float = 1e-5
     activation_checkpointing: bool = False  # training only: blocks recomputed in backward; same results, less memory
+
+    def __post_init__(self) -> None:
+        """Sizes a Mamba LM cannot have, each named by its field."""
+        for name in ("d_model", "n_layer", "vocab_size", "d_state", "d_conv", "expand", "pad_vocab_size_multiple"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.norm_eps > 0:
+            raise ValueError(f"norm_eps must be positive, got {self.norm_eps}")
 
     @property
     def padded_vocab_size(self) -> int:

@@ -13,10 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqmamba.training.checkpoints import allow_in_checkpoints
 
 
-@allow_in_checkpoints
 @dataclass
 class ResNeXtConfig:
     """Size of the classifier; tests use a tiny one (depth 11, cardinality 2, base_width 4, widen 1, stem 8)."""
@@ -28,6 +26,14 @@ class ResNeXtConfig:
     num_classes: int = 10
     in_channels: int = 1
     stem_width: int = 64
+
+    def __post_init__(self) -> None:
+        """Sizes a ResNeXt cannot have, each named by its field."""
+        if (self.depth - 2) % 9 != 0 or self.depth < 11:
+            raise ValueError(f"depth must be 9k + 2 with k >= 1 (29 for ResNeXt-29), got {self.depth}")
+        for name in ("cardinality", "base_width", "widen_factor", "num_classes", "in_channels", "stem_width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @property
     def stage_widths(self) -> tuple[int, int, int, int]:
@@ -65,8 +71,6 @@ class ResNeXt(nn.Module):
     def __init__(self, config: ResNeXtConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or ResNeXtConfig()
-        if (config.depth - 2) % 9 != 0 or config.depth < 11:
-            raise ValueError(f"ResNeXt depth must be 9k + 2 with k >= 1 (29 for ResNeXt-29), got {config.depth}")
         blocks_per_stage = (config.depth - 2) // 9
         stem, *widths = config.stage_widths
         self.conv_1_3x3 = nn.Conv2d(config.in_channels, stem, 3, 1, 1, bias=False)

@@ -14,24 +14,33 @@ once in a CUDA graph (see `seqmamba.generate`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seqmamba.training.checkpoints import allow_in_checkpoints
-from seqmamba.errors import InputError
 from seqmamba.nn.audio_blocks import MLP, CausalSelfAttention
 from seqmamba.nn.block import Block
 from seqmamba.nn.mamba import ComplexMamba, Mamba
 from seqmamba.nn.norm import RMSNorm
 from seqmamba.nn.s4d import S4D
 
-BLOCK_KINDS = ("mamba", "complex-mamba", "s4d+mlp", "attention+mlp")
+BlockKind = Literal["mamba", "complex-mamba", "s4d+mlp", "attention+mlp"]
+
+# The mixers of one block of each kind (an X+MLP block is two residual layers, X then MLP), at width dim.
+MIXERS: dict[str, Callable[[int, SashimiConfig], list[nn.Module]]] = {
+    "mamba": lambda dim, config: [Mamba(dim, d_state=config.d_state)],
+    "complex-mamba": lambda dim, config: [ComplexMamba(dim, d_state=config.d_state)],
+    "s4d+mlp": lambda dim, config: [S4D(dim, config.s4d_state), MLP(dim, config.mlp_expand)],
+    "attention+mlp": lambda dim, config: [CausalSelfAttention(dim, config.n_heads), MLP(dim, config.mlp_expand)],
+}
+BLOCK_KINDS = get_args(BlockKind)
+_POSITIVE = ("d_model", "n_layers", "expand", "vocab_size", "d_state", "s4d_state", "mlp_expand", "n_heads")
 
 
-@allow_in_checkpoints
 @dataclass
 class SashimiConfig:
     """Size and shape of a SaShiMi U-Net; the presets in configs/audio/ are instances of it."""
@@ -40,37 +49,32 @@ class SashimiConfig:
     n_layers: int = 8  # blocks per stage on the way down, in the center, and per stage on the way up
     pool: list[int] = field(default_factory=lambda: [4, 4])
     expand: int = 2  # width factor per stage
-    outer: str = "complex-mamba"  # block kind of the stages around the center
-    center: str = "complex-mamba"
+    outer: BlockKind = "complex-mamba"  # block kind of the stages around the center
+    center: BlockKind = "complex-mamba"
     vocab_size: int = 256  # 2**bits quantization levels
     d_state: int = 16  # Mamba's SSM state size
     s4d_state: int = 64  # S4D's state size (N/2 complex modes)
     mlp_expand: int = 2
     n_heads: int = 4  # attention heads of attention+mlp
 
+    def __post_init__(self) -> None:
+        """Settings a U-Net cannot be built from, each named by its field."""
+        for name in ("outer", "center"):
+            if getattr(self, name) not in MIXERS:
+                raise ValueError(f"{name} must be one of {', '.join(MIXERS)}, got {getattr(self, name)!r}")
+        if self.outer == "attention+mlp":
+            raise ValueError("outer cannot be attention+mlp, which runs in the center only; pick another block kind")
+        if not self.pool or min(self.pool) < 1:
+            raise ValueError(f"pool must give one pooling factor >= 1 per stage, e.g. [4, 4], got {self.pool}")
+        for name in _POSITIVE:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
-def check_config(config: SashimiConfig) -> None:
-    """Settings a U-Net cannot be built from, reported as the config keys a user sets."""
-    for setting, kind in (("model.unet.outer", config.outer), ("model.unet.center", config.center)):
-        if kind not in BLOCK_KINDS:
-            raise InputError(setting, f"unknown block kind {kind!r}; use one of {', '.join(BLOCK_KINDS)}")
-    if config.outer == "attention+mlp":
-        raise InputError("model.unet.outer", "attention+mlp runs in the center only; pick another outer block kind")
-    if not config.pool or min(config.pool) < 1:
-        raise InputError("model.unet.pool", f"{config.pool}: give one pooling factor >= 1 per stage, e.g. [4, 4]")
 
-
-def residual_layers(kind: str, dim: int, n_blocks: int, config: SashimiConfig) -> nn.ModuleList:
-    """n_blocks of one kind as prenorm residual layers (an X+MLP block is two layers, X then MLP)."""
-    def mixers():
-        if kind == "mamba":
-            return [Mamba(dim, d_state=config.d_state)]
-        if kind == "complex-mamba":
-            return [ComplexMamba(dim, d_state=config.d_state)]
-        first = S4D(dim, config.s4d_state) if kind == "s4d+mlp" else CausalSelfAttention(dim, config.n_heads)
-        return [first, MLP(dim, config.mlp_expand)]
-
-    return nn.ModuleList(Block(dim, mixer, residual_in_fp32=False) for _ in range(n_blocks) for mixer in mixers())
+def residual_layers(kind: BlockKind, dim: int, n_blocks: int, config: SashimiConfig) -> nn.ModuleList:
+    """n_blocks of one kind as prenorm residual layers."""
+    return nn.ModuleList(Block(dim, mixer, residual_in_fp32=False)
+                         for _ in range(n_blocks) for mixer in MIXERS[kind](dim, config))
 
 
 def residual(layer: Block, x: torch.Tensor, cache=None) -> torch.Tensor:
@@ -151,7 +155,6 @@ class Sashimi(nn.Module):
 
     def __init__(self, config: SashimiConfig) -> None:
         super().__init__()
-        check_config(config)
         self.config = config
         dims = [config.d_model * config.expand**i for i in range(len(config.pool) + 1)]
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)

@@ -9,6 +9,8 @@ gives a new order each epoch and a resumed run skips exactly the batches it had 
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import lightning
 import numpy as np
 import torch
@@ -25,11 +27,12 @@ from seqmamba.data.audio_datasets import (
     youtubemix_split_files,
 )
 from seqmamba.data.intervals import SPLITS
-from seqmamba.data.quantize import QUANTIZATIONS
+from seqmamba.data.quantize import QUANTIZATIONS, Quantization
 from seqmamba.errors import InputError
 from seqmamba.training.loaders import SkippableBatchSampler, ignore_stop_signals
 
-LAYOUTS = ("sc09", "youtubemix")
+Layout = Literal["sc09", "youtubemix"]
+LAYOUTS = get_args(Layout)
 MAX_BITS = 16
 EPOCH_SEED_STRIDE = 1_000_003  # seeds of (seed, epoch) pairs never collide for runs under a million epochs
 
@@ -54,8 +57,8 @@ class AudioDataModule(lightning.LightningDataModule):
         val_max_clips: validation segments at most (null: all)
     """
 
-    def __init__(self, root: str, layout: str = "sc09", seq_len: int = 16000, batch_size: int = 16,
-                 quantization: str = "mu-law", bits: int = 8, samples_per_epoch: int | None = None,
+    def __init__(self, root: str, layout: Layout = "sc09", seq_len: int = 16000, batch_size: int = 16,
+                 quantization: Quantization = "mu-law", bits: int = 8, samples_per_epoch: int | None = None,
                  num_workers: int = 0, seed: int = 0, val_max_clips: int | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -84,7 +87,7 @@ class AudioDataModule(lightning.LightningDataModule):
         if self.num_workers < 0:
             problems.append(f"num_workers must be at least 0, got {self.num_workers}")
         if problems:
-            raise InputError("config", "; ".join(problems))
+            raise ValueError("; ".join(problems))
 
     @property
     def num_classes(self) -> int:

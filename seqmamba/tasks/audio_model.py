@@ -11,7 +11,6 @@ import math
 
 import torch
 
-from seqmamba.errors import InputError
 from seqmamba.nn.sashimi import Sashimi, SashimiConfig
 from seqmamba.tasks.next_token import NextTokenTask
 from seqmamba.tasks.optim import adamw_warmup_cosine, check_optimizer_settings
@@ -37,7 +36,7 @@ class AudioModelTask(NextTokenTask):
         super().__init__()
         check_optimizer_settings(lr, weight_decay, betas, 0, min_lr_ratio)
         if not 0 <= warmup_fraction <= 1:
-            raise InputError("config", f"model.warmup_fraction must lie in [0, 1], got {warmup_fraction}")
+            raise ValueError(f"warmup_fraction must lie in [0, 1], got {warmup_fraction}")
         unet = unet or SashimiConfig()
         self.save_hyperparameters()
         self.model = Sashimi(unet)

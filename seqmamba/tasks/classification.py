@@ -14,8 +14,9 @@ from torchmetrics.aggregation import MeanMetric
 
 from seqmamba.errors import InputError
 from seqmamba.nn import MambaLMConfig
-from seqmamba.nn.classifier import SequenceClassifier, load_pretrained_backbone
+from seqmamba.nn.classifier import Pooling, SequenceClassifier
 from seqmamba.tasks.optim import adamw_warmup_cosine, check_optimizer_settings
+from seqmamba.training.model_loading import pretrained_backbone
 
 
 def accuracies(confusion: torch.Tensor) -> tuple[float, list[float]]:
@@ -44,7 +45,7 @@ class ClassifierTask(lightning.LightningModule):
         min_lr_ratio: the cosine decay ends at this share of lr
     """
 
-    def __init__(self, backbone: MambaLMConfig | None = None, pooling: str = "mean", init_from: str | None = None,
+    def __init__(self, backbone: MambaLMConfig | None = None, pooling: Pooling = "mean", init_from: str | None = None,
                  classes: list[str] | None = None, lr: float = 2e-3, weight_decay: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.95), warmup_steps: int = 50, min_lr_ratio: float = 0.1) -> None:
         super().__init__()
@@ -62,7 +63,7 @@ class ClassifierTask(lightning.LightningModule):
         hp = self.hparams
         self.classifier = SequenceClassifier(self.backbone_config, len(classes), hp.pooling)
         if hp.init_from:
-            load_pretrained_backbone(self.classifier.backbone, self.backbone_config, hp.init_from)
+            self.classifier.backbone.load_state_dict(pretrained_backbone(hp.init_from, self.backbone_config))
         self.register_buffer("confusion", torch.zeros(len(classes), len(classes), dtype=torch.long), persistent=False)
 
     def set_classes(self, classes: list[str]) -> None:

@@ -38,7 +38,7 @@ def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level
 def check_training_settings(lr: float, momentum: float, weight_decay: float, warmup_steps: int, min_lr_ratio: float,
                             max_shift_ms: float, gain_db: float, noise_level: float, patience: int) -> None:
     """Refuse settings SGD, the schedule or the augmentation cannot use, before a run directory exists."""
-    problems = [f"model.{name} {rule}, got {value}" for name, value, ok, rule in (
+    problems = [f"{name} {rule}, got {value}" for name, value, ok, rule in (
         ("lr", lr, lr > 0, "must be positive"),
         ("momentum", momentum, 0 <= momentum < 1, "must lie in [0, 1)"),
         ("weight_decay", weight_decay, weight_decay >= 0, "must be at least 0"),
@@ -49,7 +49,7 @@ def check_training_settings(lr: float, momentum: float, weight_decay: float, war
         ("noise_level", noise_level, 0 <= noise_level <= 1, "must lie in [0, 1]"),
         ("early_stopping_patience", patience, patience >= 1, "must be at least 1")) if not ok]
     if problems:
-        raise InputError("config", "; ".join(problems))
+        raise ValueError("; ".join(problems))
 
 
 class DigitClassifierTask(lightning.LightningModule):
@@ -189,7 +189,7 @@ class DigitDataModule(lightning.LightningDataModule):
         self.save_hyperparameters()
         self.features = self.hparams.features = features or MelSettings()
         if batch_size < 1:
-            raise InputError("data.batch_size", f"must be at least 1, got {batch_size}")
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.root, self.batch_size, self.num_workers, self.seed = root, batch_size, num_workers, seed
         self.clips: dict[str, Clips] = {}
 
@@ -230,5 +230,5 @@ class DigitDataModule(lightning.LightningDataModule):
 def check_same_features(model: DigitClassifierTask, data: DigitDataModule) -> None:
     """The clips the data cuts and the mel images the model makes must agree (sample rate, length)."""
     if data.features != model.hparams.features:
-        raise InputError("config", f"data.features {data.features} differ from model.features "
-                                   f"{model.hparams.features}; give both the same settings")
+        raise ValueError(f"features differ between the model ({model.hparams.features}) and the data "
+                         f"({data.features}); give model.features and data.features the same settings")

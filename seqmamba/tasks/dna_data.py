@@ -10,7 +10,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 import lightning
 import numpy as np
@@ -18,13 +18,21 @@ import torch
 from torch.utils.data import DataLoader  # evaluation loaders
 
 from seqmamba.data.genome import contig_lengths, open_genome
-from seqmamba.data.intervals import SPLITS, Interval, read_bed_splits, split_by_contig, split_by_fraction
+from seqmamba.data.intervals import (
+    SPLITS,
+    Interval,
+    check_split_fractions,
+    read_bed_splits,
+    split_by_contig,
+    split_by_fraction,
+)
 from seqmamba.data.tokenizer import VOCAB_SIZE
 from seqmamba.data.windows import RandomWindows, TiledWindows
 from seqmamba.errors import InputError
 from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 
-SPLIT_MODES = ("bed", "contig", "fraction")
+SplitMode = Literal["bed", "contig", "fraction"]
+SPLIT_MODES = get_args(SplitMode)
 LETTER_SAMPLE_CHUNKS, LETTER_CHUNK = 256, 4096  # spread over the train split: the alphabet check reads 1 Mb
 DNA_LETTERS = frozenset(b"ACGTUNRYSWKMBDHVacgtunryswkmbdhv")
 UNIGRAM_SAMPLE_WINDOWS = 1024  # train windows, spread over the split, whose bases set the unigram baseline
@@ -66,7 +74,7 @@ class DNADataModule(lightning.LightningDataModule):
         warmup_epochs_per_stage: epochs per warmup stage
     """
 
-    def __init__(self, fasta: str, bed: str | None = None, split: str = "fraction",
+    def __init__(self, fasta: str, bed: str | None = None, split: SplitMode = "fraction",
                  valid_contigs: list[str] | None = None, test_contigs: list[str] | None = None,
                  valid_fraction: float = 0.05, test_fraction: float = 0.05, seq_len: int = 1024,
                  batch_size: int = 8, samples_per_epoch: int = 4096, val_max_windows: int | None = 256,
@@ -105,7 +113,8 @@ class DNADataModule(lightning.LightningDataModule):
         if any(n < 1 or n > self.seq_len for n in lens) or any(a >= b for a, b in zip(lens, lens[1:])):
             problems.append(f"warmup_seq_lens must ascend strictly, each in [1, seq_len={self.seq_len}], got {lens}")
         if problems:
-            raise InputError("config", "; ".join(problems))
+            raise ValueError("; ".join(problems))
+        check_split_fractions(self.valid_fraction, self.test_fraction)
 
     def stage_for_epoch(self, epoch: int) -> tuple[int, int]:
         """(seq_len, batch_size) to train with at an epoch: shorter, wider batches first (HyenaDNA warmup)."""

@@ -7,7 +7,6 @@ import math
 import torch
 import torch.nn as nn
 
-from seqmamba.errors import InputError
 
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -45,14 +44,14 @@ def check_optimizer_settings(lr: float, weight_decay: float, betas: tuple[float,
     """Refuse settings AdamW or the schedule cannot use, when the task is built (before a run directory exists)."""
     problems = []
     if not lr > 0:
-        problems.append(f"model.lr must be positive, got {lr}")
+        problems.append(f"lr must be positive, got {lr}")
     if not weight_decay >= 0:
-        problems.append(f"model.weight_decay must be at least 0, got {weight_decay}")
+        problems.append(f"weight_decay must be at least 0, got {weight_decay}")
     if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-        problems.append(f"model.betas must be two numbers in [0, 1), got {list(betas)}")
+        problems.append(f"betas must be two numbers in [0, 1), got {list(betas)}")
     if warmup_steps < 0:
-        problems.append(f"model.warmup_steps must be at least 0, got {warmup_steps}")
+        problems.append(f"warmup_steps must be at least 0, got {warmup_steps}")
     if not 0 <= min_lr_ratio <= 1:
-        problems.append(f"model.min_lr_ratio must lie in [0, 1], got {min_lr_ratio}")
+        problems.append(f"min_lr_ratio must lie in [0, 1], got {min_lr_ratio}")
     if problems:
-        raise InputError("config", "; ".join(problems))
+        raise ValueError("; ".join(problems))

@@ -10,6 +10,7 @@ import lightning
 import torch
 from torch.utils.data import DataLoader  # evaluation loaders
 
+from seqmamba.data.intervals import check_split_fractions
 from seqmamba.data.species import (
     BalancedWindows,
     FixedWindows,
@@ -20,7 +21,6 @@ from seqmamba.data.species import (
     read_usable_regions,
     shared_splits,
 )
-from seqmamba.errors import InputError
 from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 
 
@@ -63,7 +63,8 @@ class SpeciesDataModule(lightning.LightningDataModule):
         self.classes = [entry.name for entry in self.entries]
         for name in ("seq_len", "batch_size", "samples_per_epoch", "split_chunks", "val_windows", "test_windows"):
             if self.hparams[name] < 1:
-                raise InputError("config", f"data.{name} must be at least 1, got {self.hparams[name]}")
+                raise ValueError(f"{name} must be at least 1, got {self.hparams[name]}")
+        check_split_fractions(valid_fraction, test_fraction)
         self.genomes: list[JoinedGenome] | None = None
         self.regions: list[dict[str, list[Region]]] | None = None
         self._fixed: dict[str, FixedWindows] = {}

@@ -24,7 +24,7 @@ import math
 import signal
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -196,6 +196,11 @@ class RunCLI(LightningCLI):
         config.out = self.default_run_dir if config.out is None else config.out
         config.seed = config.seed_everything = 0 if config.seed is None else config.seed  # Lightning seeds from the latter
 
+    def instantiate_classes(self) -> None:
+        """Build model, data and trainer; a component's ValueError becomes one line naming its setting's key."""
+        with settings_named(self.config):
+            super().instantiate_classes()
+
     def instantiate_trainer(self, **kwargs):
         if not str(self.config["out"]).strip():
             raise InputError("--out", "is empty; name the folder of the run (e.g. runs/my-run)")
@@ -245,7 +250,7 @@ def check_config_files(argv: list[str]) -> None:
 
 
 def check_yaml_file(path: Path, flag: str) -> None:
-    """One config file: exists, parses, and every `.yaml` it names exists too."""
+    """One config file: exists, parses, and every `.yaml` it names exists (beside it, as jsonargparse reads it)."""
     if not path.is_file():
         raise InputError(path, f"no such config file (given to {flag}); presets live in configs/")
     try:
@@ -261,8 +266,38 @@ def check_yaml_file(path: Path, flag: str) -> None:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, str) and node.endswith((".yaml", ".yml")) and not Path(node).is_file():
-            raise InputError(path, f"names {node!r}, which does not exist; presets live in configs/models/")
+        elif isinstance(node, str) and node.endswith((".yaml", ".yml")) and not (path.parent / node).is_file():
+            raise InputError(path, f"names {node!r}, which does not exist beside it; presets live in configs/models/")
+
+
+def setting_error(error: ValueError, keys: list[str]) -> InputError:
+    """'lr must be positive, got 0; betas ...' -> one line naming each setting by its key ('model.lr must be ...').
+
+    Components raise ValueError naming their own field first; jsonargparse may wrap that in lines of its own.
+    """
+    keys = sorted(keys, key=lambda key: not key.startswith(("model.", "data.")))  # the project's settings first
+    lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
+
+    def key_of(problem: str) -> str | None:  # the first key with a part of that name, up to that part
+        name = problem.split(" ", 1)[0]
+        parts = next((key.split(".") for key in keys if name in key.split(".")), None)
+        return ".".join(parts[: parts.index(name) + 1]) if parts else None
+
+    found = next((line for line in lines if key_of(line)), lines[0] if lines else "invalid setting")
+    problems = [" ".join([key_of(problem), problem.partition(" ")[2]]) if key_of(problem) else problem
+                for problem in found.split("; ")]
+    return InputError("config", "; ".join(problems))
+
+
+@contextlib.contextmanager
+def settings_named(config) -> Iterator[None]:
+    """Around building from settings: a component's ValueError leaves as the one line naming the setting's key."""
+    try:
+        yield
+    except InputError:
+        raise
+    except ValueError as error:
+        raise setting_error(error, list(config.keys())) from None
 
 
 def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
@@ -318,7 +353,8 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
     if rank_zero:
         check_run_dir(run_dir, resume, overwrite)
     if check is not None:
-        check(model, data)
+        with settings_named(config):
+            check(model, data)
     data.setup("fit")  # reads the data now: a bad input fails before the run directory is touched
     if resume is not None:
         check_state_dict_fits(resume, load_checkpoint(resume), model)
