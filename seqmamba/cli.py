@@ -5,6 +5,7 @@ Every command ends bad input the same way: one line naming the file and the prob
 
 from __future__ import annotations
 
+import errno
 import importlib
 import signal
 import sys
@@ -45,7 +46,25 @@ def main(argv: list[str] | None = None) -> int:
         if error.shown:
             print(f"seqmamba {command}: {error.label}: {error}", file=sys.stderr)
         return error.exit_status
+    except KeyboardInterrupt:  # training commands save and stop on their own; the others end here
+        print(f"seqmamba {command}: stopped: interrupted (Ctrl+C); outputs are renamed into place only when "
+              "complete, so none is half-written", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except OSError as error:
+        if error.filename is None and error.errno != errno.ENOSPC:
+            raise
+        print(f"seqmamba {command}: error: {os_error_line(error)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def os_error_line(error: OSError) -> str:
+    """A file the system refused to read or write, as one line: the path, the reason, what to do."""
+    where = f"{error.filename}: " if error.filename is not None else ""
+    advice = {errno.ENOSPC: "free some space and run again", errno.EACCES: "check the file's permissions",
+              errno.EROFS: "choose a writable folder", errno.ENOTDIR: "a folder in the path is a file"}
+    reason = error.strerror or str(error)
+    return f"{where}{reason}; {advice.get(error.errno, 'check the path')}"
 
 
 def entry_point() -> None:

@@ -24,10 +24,9 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from seqmamba.errors import InputError
 from seqmamba.outputs import output_folder
+from seqmamba.yaml_files import load_yaml
 
 MANIFEST_DIR = Path(__file__).resolve().parents[2] / "data" / "manifests"
 SUMS_NAME = "SHA256SUMS"
@@ -78,10 +77,7 @@ def load_manifest(name_or_path: str) -> Manifest:
         if not path.is_file():
             known = ", ".join(sorted(p.stem for p in MANIFEST_DIR.glob("*.yaml"))) or "none"
             raise InputError(name_or_path, f"unknown dataset; known datasets: {known}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise InputError(path, f"not valid YAML ({err}); fix the manifest") from None
+    raw = load_yaml(path, "manifest")
     if not isinstance(raw, dict) or not isinstance(raw.get("files"), list) or not raw["files"]:
         raise InputError(path, "a manifest needs a non-empty 'files' list; see data/manifests/hg38.yaml")
     files = tuple(_file_entry(path, i, entry) for i, entry in enumerate(raw["files"], start=1))

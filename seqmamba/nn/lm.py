@@ -17,6 +17,7 @@ from seqmamba.training.checkpoints import allow_in_checkpoints
 from seqmamba.nn.block import Block
 from seqmamba.nn.mamba import ComplexMamba, Mamba, MixerCache
 from seqmamba.nn.norm import RMSNorm
+from seqmamba.nn.sizes import check_sizes
 
 
 @allow_in_checkpoints
@@ -36,6 +37,9 @@ class MambaLMConfig:
     tie_embeddings: bool = True
     norm_eps: float = 1e-5
     activation_checkpointing: bool = False  # training only: blocks recomputed in backward; same results, less memory
+
+    def __post_init__(self) -> None:
+        check_sizes(self)
 
     @property
     def padded_vocab_size(self) -> int:

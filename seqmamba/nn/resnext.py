@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from seqmamba.training.checkpoints import allow_in_checkpoints
+from seqmamba.nn.sizes import check_sizes
 
 
 @allow_in_checkpoints
@@ -28,6 +29,9 @@ class ResNeXtConfig:
     num_classes: int = 10
     in_channels: int = 1
     stem_width: int = 64
+
+    def __post_init__(self) -> None:
+        check_sizes(self)
 
     @property
     def stage_widths(self) -> tuple[int, int, int, int]:

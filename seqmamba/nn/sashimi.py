@@ -27,6 +27,7 @@ from seqmamba.nn.block import Block
 from seqmamba.nn.mamba import ComplexMamba, Mamba
 from seqmamba.nn.norm import RMSNorm
 from seqmamba.nn.s4d import S4D
+from seqmamba.nn.sizes import check_sizes
 
 BLOCK_KINDS = ("mamba", "complex-mamba", "s4d+mlp", "attention+mlp")
 
@@ -47,6 +48,9 @@ class SashimiConfig:
     s4d_state: int = 64  # S4D's state size (N/2 complex modes)
     mlp_expand: int = 2
     n_heads: int = 4  # attention heads of attention+mlp
+
+    def __post_init__(self) -> None:
+        check_sizes(self)
 
 
 def check_config(config: SashimiConfig) -> None:

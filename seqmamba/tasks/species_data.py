@@ -49,6 +49,9 @@ class SpeciesDataModule(lightning.LightningDataModule):
         for name in ("seq_len", "batch_size", "samples_per_epoch", "split_chunks", "val_windows", "test_windows"):
             if self.hparams[name] < 1:
                 raise InputError("config", f"data.{name} must be at least 1, got {self.hparams[name]}")
+        for name in ("rc_prob", "max_n_fraction"):
+            if not 0 <= self.hparams[name] <= 1:
+                raise InputError("config", f"data.{name} must lie in [0, 1], got {self.hparams[name]}")
         self.genomes: list[JoinedGenome] | None = None
         self.regions: list[dict[str, list[Region]]] | None = None
         self._fixed: dict[str, FixedWindows] = {}

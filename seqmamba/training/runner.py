@@ -15,6 +15,7 @@ same flags and the same guarantees:
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import math
@@ -29,17 +30,17 @@ from types import FrameType
 
 import lightning
 import torch
-import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from seqmamba.training.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
-from seqmamba.errors import InputError, RunFailed, RunInterrupted
+from seqmamba.errors import InputError, RunFailed, RunInterrupted, UserFacingError
 from seqmamba.training.summaries import plot_losses, write_summary
 from seqmamba.training.loaders import resume_mid_epoch
+from seqmamba.yaml_files import load_yaml
 
 RUN_MARKERS = ("config.yaml", "checkpoints", "summary.json")  # any of these: the folder holds a run
 RUN_OUTPUTS = ("config*.yaml", "checkpoints", "logs", "logs-*", "tensorboard", "summary.json", "*.png", "*.csv")
@@ -209,37 +210,39 @@ def quiet_lightning(verbose: bool) -> None:
 
 def check_config_files(argv: list[str]) -> None:
     """YAML files named on the command line (and the files they name) exist and parse: errors name the file."""
-    for flag, value in zip(argv, argv[1:]):
-        if flag == "--config" or (flag.startswith("--") and value.endswith((".yaml", ".yml"))):
-            check_yaml_file(Path(value), flag)
+    pairs = [(flag, value) for flag, value in zip(argv, argv[1:]) if flag.startswith("--")]
+    pairs += [tuple(arg.split("=", 1)) for arg in argv if arg.startswith("--") and "=" in arg]
+    for flag, value in pairs:
+        if flag == "--config" or value.endswith((".yaml", ".yml")):
+            check_yaml_file(Path(value), flag, set())
 
 
-def check_yaml_file(path: Path, flag: str) -> None:
-    """One config file: exists, parses, and every `.yaml` it names exists too."""
+def check_yaml_file(path: Path, flag: str, seen: set[Path]) -> None:
+    """One config file: exists, parses (aliases bounded), and every `.yaml` it names does too."""
     if not path.is_file():
         raise InputError(path, f"no such config file (given to {flag}); presets live in configs/")
-    try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InputError(path, f"not valid YAML: {where}{getattr(error, 'problem', None) or error}") from None
-    stack = [content]
+    if path.resolve() in seen:
+        return
+    seen.add(path.resolve())
+    stack = [load_yaml(path, "config file")]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, str) and node.endswith((".yaml", ".yml")) and not Path(node).is_file():
-            raise InputError(path, f"names {node!r}, which does not exist; presets live in configs/models/")
+        elif isinstance(node, str) and node.endswith((".yaml", ".yml")):
+            if not Path(node).is_file():
+                raise InputError(path, f"names {node!r}, which does not exist; presets live in configs/models/")
+            check_yaml_file(Path(node), str(path), seen)
 
 
 def parser_error(error: Exception) -> InputError:
     """jsonargparse's multi-line error -> one line naming the setting."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     first = lines[0] if lines else "invalid arguments"
-    detail = next((line for line in lines[1:] if "Expected" in line or "Unrecognized" in line or "not" in line), "")
+    detail = next((line for line in lines[1:] if " must " in line), "")  # our own checks name the setting
+    detail = detail or next((line for line in lines[1:] if "Expected" in line or "Unrecognized" in line or "not" in line), "")
     return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
 
 
@@ -297,6 +300,10 @@ def parse(cli_class: type[RunCLI], model_class, datamodule_class, argv: list[str
                          parser_kwargs={"exit_on_error": False})
     except ArgumentError as error:
         raise parser_error(error) from None
+    except UserFacingError:
+        raise
+    except (MisconfigurationException, ValueError) as error:  # Trainer settings, model sizes: named in the message
+        raise parser_error(error) from None
 
 
 def run_training(command: str, model_class: type, datamodule_class: type, argv: list[str], *,
@@ -316,7 +323,9 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
         check(model, data)
     data.setup("fit")  # reads the data now: a bad input fails before the run directory is touched
     if resume is not None:
-        check_state_dict_fits(resume, load_checkpoint(resume), model)
+        checkpoint = load_checkpoint(resume)
+        check_state_dict_fits(resume, checkpoint, model)
+        check_same_batches(resume, checkpoint, data)
     if rank_zero:
         if config["overwrite"]:
             clear_run_outputs(run_dir)
@@ -331,6 +340,12 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
             guard.save_last(trainer)  # the final weights, whatever the epoch or step count
     except RunInterrupted as stopped:
         raise RunInterrupted(stopped.signum, resume_hint(command, run_dir, guard, trainer), rank_zero) from None
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        kept = f"{guard.last_path} keeps the last save" if guard.last_path.exists() else "no checkpoint was saved"
+        raise RunFailed(f"the disk filled while writing {error.filename or run_dir}; {kept}. Free space and continue "
+                        f"with `seqmamba {command} --config {run_dir / 'config.yaml'} --resume last`") from None
     except SIGTERMException:  # a signal before training started (sanity check), when Lightning's handler was active
         kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
         raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}", rank_zero) from None
@@ -349,6 +364,15 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
     plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", summary.get("baseline_loss"))
     print(f"run directory: {run_dir} (summary.json, loss.png, checkpoints/)")
     return summary
+
+
+def check_same_batches(path: Path, checkpoint: dict, data: lightning.LightningDataModule) -> None:
+    """A resumed run skips the batches already trained on: only the same batch size makes that skip exact."""
+    saved = checkpoint.get("datamodule_hyper_parameters", {}).get("batch_size")
+    current = data.hparams.get("batch_size", getattr(data, "batch_size", None))
+    if saved is not None and current is not None and saved != current:
+        raise InputError("data.batch_size", f"is {current}, but {path} was trained with {saved}; resume with "
+                                            f"data.batch_size {saved} (the run's own --config), or start a new run")
 
 
 def resume_hint(command: str, run_dir: Path, guard: RunGuard, trainer: lightning.Trainer) -> str:
