@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -17,8 +19,11 @@ import numpy as np
 import torch
 
 from seqmamba.errors import InputError
+from seqmamba.limits import check_disk, check_finite, check_memory
 from seqmamba.outputs import check_output_folder
 
+CODE_BYTES = 8 + 4  # per generated sample held until writing: its code (int64) and its decoded value (float32)
+WAV_BYTES = 2  # per sample written: 16-bit PCM
 USAGE = "usage: seqmamba audio train [--config YAML] [--data.root DIR] ... | seqmamba audio generate --ckpt CKPT ..."
 
 
@@ -71,6 +76,7 @@ def check_generate_args(args: argparse.Namespace) -> None:
     """Settings that cannot work, reported before the model is loaded."""
     from seqmamba.data.audio_io import SAMPLE_RATE
 
+    check_finite("--seconds", args.seconds)
     one_sample = round(args.seconds * SAMPLE_RATE) >= 1
     for name, ok, rule in (("--n", args.n >= 1, "at least 1"), ("--seconds", one_sample, f"at least 1/{SAMPLE_RATE}"),
                            ("--temperature", args.temperature >= 0, "at least 0"),
@@ -83,6 +89,9 @@ def check_generate_args(args: argparse.Namespace) -> None:
     check_output_folder(args.out, "-o")
     if args.out.exists() and (any(args.out.glob("*.wav")) or (args.out / "samples.tsv").exists()):
         raise InputError(args.out, "already holds generated clips; choose another -o folder or remove them")
+    samples = args.n * round(args.seconds * SAMPLE_RATE)
+    check_memory("--n, --seconds", samples * CODE_BYTES, f"{args.n} clips of {args.seconds:g} s")
+    check_disk("--n, --seconds", args.out, samples * WAV_BYTES, f"{args.n} clips of {args.seconds:g} s")
 
 
 def load_unet(path: Path, device: torch.device):
@@ -99,6 +108,13 @@ def load_unet(path: Path, device: torch.device):
     model.load_state_dict(weights)
     data = checkpoint.get("datamodule_hyper_parameters", {})
     return model.to(device).eval(), data.get("quantization", "mu-law"), data.get("bits", 8)
+
+
+def publish(tmp: Path, out: Path) -> None:
+    """Move a finished set of outputs from the scratch folder into -o: a stop before this leaves no partial set."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(tmp.iterdir()):
+        path.replace(out / path.name)
 
 
 def generate_clips(argv: list[str]) -> dict:
@@ -127,21 +143,28 @@ def generate_clips(argv: list[str]) -> dict:
         prompt_ids = torch.tensor(prompt, device=device).expand(batch, -1)
         out = generate(model, prompt_ids, n_new, args.temperature, args.top_p,
                        cuda_graphs=False if args.no_cuda_graphs else None, seed=args.seed + first, progress=True)
+        if not torch.isfinite(out.log_likelihood).all():
+            raise InputError(args.ckpt, "the model gives NaN or infinite likelihoods; its weights are broken: use "
+                                        "another checkpoint (e.g. best.ckpt) or train again. Nothing was written")
         codes.append(torch.cat([prompt_ids[:, 1:], out.tokens], 1).cpu())
         likelihoods.append(out.log_likelihood.cpu())
     seconds = time.perf_counter() - started
     codes, likelihoods = torch.cat(codes), torch.cat(likelihoods)
     order = likelihoods.argsort()
-    args.out.mkdir(parents=True, exist_ok=True)
-    waves, lines = [], ["file\tlog_likelihood"]
-    for rank, i in enumerate(order.tolist()):
-        wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
-        name = f"sample_{rank:0{len(str(args.n - 1))}d}.wav"
-        write_wav(args.out / name, wave, SAMPLE_RATE)
-        waves.append(wave)
-        lines.append(f"{name}\t{likelihoods[i].item():.4f}")
-    (args.out / "samples.tsv").write_text("\n".join(lines) + "\n")
-    spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, args.out / "spectrograms.png")
+    tmp = args.out.parent / f".{args.out.name}.tmp-{os.getpid()}"
+    try:
+        waves, lines = [], ["file\tlog_likelihood"]
+        for rank, i in enumerate(order.tolist()):
+            wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
+            name = f"sample_{rank:0{len(str(args.n - 1))}d}.wav"
+            write_wav(tmp / name, wave, SAMPLE_RATE)
+            waves.append(wave)
+            lines.append(f"{name}\t{likelihoods[i].item():.4f}")
+        (tmp / "samples.tsv").write_text("\n".join(lines) + "\n")
+        spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, tmp / "spectrograms.png")
+        publish(tmp, args.out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # our own scratch folder, emptied by publish when all went well
     bits_per_sample = -likelihoods.mean().item() / (n_new * math.log(2))
     print(f"{args.n} clips of {args.seconds:g} s in {seconds:.1f} s ({args.n / seconds:.2f} clips/s) on {device}; "
           f"mean NLL {bits_per_sample:.4f} bits per generated sample; {args.out}/ (samples.tsv, spectrograms.png)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -39,16 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def call_reads(probs: np.ndarray, classes: list[str], min_confidence: float) -> list[str]:
+def call_reads(probs: np.ndarray, lengths: list[int], classes: list[str], min_confidence: float) -> list[str]:
     """A species per read, 'unclassified' below the confidence threshold, 'empty' for reads with no bases."""
     calls = []
-    for row in probs:
-        if np.isnan(row).any():
+    for row, length in zip(probs, lengths):
+        if length == 0:
             calls.append("empty")
         else:
             best = int(row.argmax())
             calls.append(classes[best] if row[best] >= min_confidence else "unclassified")
     return calls
+
+
+def check_finite(probs: np.ndarray, lengths: list[int], ckpt: str | Path, path: Path, read_id: list[str]) -> None:
+    """A model that yields NaN or infinite probabilities for a read with bases is broken: stop, naming it."""
+    bad = [i for i, (row, length) in enumerate(zip(probs, lengths)) if length and not np.isfinite(row).all()]
+    if bad:
+        raise InputError(ckpt, f"the model gives NaN or infinite probabilities ({len(bad)} reads of this chunk, first "
+                               f"{read_id[bad[0]]!r} of {path}); its weights are broken: use another checkpoint "
+                               "(e.g. best.ckpt) or train again")
 
 
 def summary_lines(counts: dict[str, Counter], calls: list[str]) -> list[str]:
@@ -61,7 +71,7 @@ def summary_lines(counts: dict[str, Counter], calls: list[str]) -> list[str]:
 
 
 def classify_files(loaded: LoadedClassifier, files: list[Path], out: Path, min_confidence: float,
-                   batch_tokens: int) -> dict[str, Counter]:
+                   batch_tokens: int, ckpt: str | Path = "--ckpt") -> dict[str, Counter]:
     """Label every read of every file into `out` (atomically); returns call counts per file."""
     header = ["file", "read_id", "length", "call", *(f"p_{name}" for name in loaded.classes)]
     counts: dict[str, Counter] = {}
@@ -74,7 +84,9 @@ def classify_files(loaded: LoadedClassifier, files: list[Path], out: Path, min_c
                 records = read_records(path)
                 while chunk := list(itertools.islice(records, CHUNK_READS)):
                     probs = predict_proba(loaded, [seq for _, seq in chunk], batch_tokens)
-                    calls = call_reads(probs, loaded.classes, min_confidence)
+                    lengths = [len(seq) for _, seq in chunk]
+                    check_finite(probs, lengths, ckpt, path, [read_id for read_id, _ in chunk])
+                    calls = call_reads(probs, lengths, loaded.classes, min_confidence)
                     counts[str(path)].update(calls)
                     for (read_id, seq), call, row in zip(chunk, calls, probs):
                         cells = ["NA"] * len(row) if call == "empty" else [f"{p:.4f}" for p in row]
@@ -97,13 +109,21 @@ def main(argv: list[str]) -> dict:
     for path in args.files:
         if not path.is_file():
             raise InputError(path, "no such read file; give FASTA or FASTQ files, plain or gzip")
+        if twin := next((p for p in args.files[:args.files.index(path)] if p.resolve() == path.resolve()), None):
+            raise InputError(path, f"given twice (also as {twin}); its reads would be counted twice: give each file once")
     if not args.out.parent.is_dir():
         raise InputError(args.out, "its folder does not exist; create it or choose another -o path")
     loaded = load_classifier(args.ckpt, device)
-    counts = classify_files(loaded, args.files, args.out, args.min_confidence, batch_tokens)
+    counts = classify_files(loaded, args.files, args.out, args.min_confidence, batch_tokens, args.ckpt)
     lines = summary_lines(counts, [*loaded.classes, "unclassified", "empty"])
     summary_path = args.out.with_name(args.out.stem + ".summary.tsv")
-    summary_path.write_text("\n".join(lines) + "\n")
+    tmp = summary_path.with_name(f".{summary_path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(summary_path)
     print("\n".join(lines))
+    for name, counter in counts.items():
+        if not sum(counter.values()):
+            print(f"warning: {name} holds no reads (an empty file); its rows in {summary_path} are all 0",
+                  file=sys.stderr)
     print(f"predictions: {args.out}; summary: {summary_path}")
     return {str(path): dict(counter) for path, counter in counts.items()}

@@ -12,13 +12,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from seqmamba.errors import InputError
+from seqmamba.limits import check_memory
+from seqmamba.outputs import check_output_file
 
 if TYPE_CHECKING:
     from seqmamba.training.runner import FinishedRun
 
 DEFAULT_CLASSIFIER_CONFIG = Path(__file__).parents[2] / "configs" / "sc09" / "classifier.yaml"
 ROWS = ("train", "test")
+MIS_PAIR_BYTES = 2 * 8 + 4 * 10 * 8  # per mIS pair: two indices, both rows of 10 class probabilities and the KL terms
 
 
 def report(run: FinishedRun) -> dict:
@@ -94,6 +99,9 @@ def score(argv: list[str]) -> dict:
         raise InputError("--likelihoods", "needs --samples, the folder its clips are in")
     if args.batch_size < 1 or args.ndb_bins < 2 or args.mis_pairs < 1:
         raise InputError("command line", "--batch-size and --mis-pairs must be at least 1, --ndb-bins at least 2")
+    check_memory("--mis-pairs", args.mis_pairs * MIS_PAIR_BYTES, f"{args.mis_pairs} mIS pairs")
+    if args.json is not None:
+        check_output_file(args.json, "--json")
     sample_files = keep = None
     if args.samples is not None:  # check the samples before the slow reference pass
         sample_files = audio_files(args.samples)
@@ -133,15 +141,27 @@ def score(argv: list[str]) -> dict:
     if keep is not None:
         result["likelihood_filter"] = {"kept": int(keep.sum()), "of": len(keep), "drop_low": args.drop_low,
                                        "drop_high": args.drop_high}
-        print(f"likelihood filter: scored {int(keep.sum())} of {len(keep)} clips (dropped the least likely "
-              f"{args.drop_low:.0%} and the most likely {args.drop_high:.0%})")
+        print(filter_line(log_likelihoods, keep, args.drop_low, args.drop_high))
     if rows:
         result["rows"] = {row: table[row] for row in rows}
     result["reference"] = {"path": str(reference_name), "n": len(reference.files)}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        tmp = args.json.with_name(f".{args.json.name}.tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(args.json)
     return result
+
+
+def filter_line(log_likelihoods: np.ndarray, keep: np.ndarray, drop_low: float, drop_high: float) -> str:
+    """What the likelihood filter did, in counts: with few clips the shares round down to no clip dropped."""
+    ranks = np.argsort(np.argsort(log_likelihoods, kind="stable"))  # 0 = least likely, as likelihood_filter ranks
+    low, high = int(ranks[keep].min()), int(len(keep) - 1 - ranks[keep].max())
+    line = f"likelihood filter: scored {int(keep.sum())} of {len(keep)} clips"
+    if low == high == 0 and drop_low + drop_high > 0:
+        return f"{line}; none dropped: {len(keep)} clips are too few for --drop-low {drop_low:g} and --drop-high {drop_high:g}"
+    return (f"{line}: dropped the {low} least likely (--drop-low {drop_low:g}) and the {high} most likely "
+            f"(--drop-high {drop_high:g})")
 
 
 def main(argv: list[str]) -> dict:

@@ -119,6 +119,9 @@ def _file_entry(path: Path, index: int, raw: object) -> ManifestFile:
 
 def fetch(manifest: Manifest, dest: Path, *, base_url: str | None = None, progress: bool = True) -> list[Path]:
     """Make every file of a manifest present and verified in dest, downloading only what is missing."""
+    if base_url is not None and not base_url.lower().startswith(("https://", "http://")):
+        raise InputError(base_url, "--base-url must start with https:// or http:// (local and other schemes are "
+                                   "refused, as in manifests); serve a local mirror over HTTP")
     output_folder(dest, "--dest")
     sums_path = dest / SUMS_NAME
     sums = _read_sums(sums_path)
