@@ -112,7 +112,9 @@ def load_unet(path: Path, device: torch.device):
 
 def publish(tmp: Path, out: Path) -> None:
     """Move a finished set of outputs from the scratch folder into -o: a stop before this leaves no partial set."""
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.exists():
+        tmp.replace(out)  # the whole folder at once
+        return
     for path in sorted(tmp.iterdir()):
         path.replace(out / path.name)
 

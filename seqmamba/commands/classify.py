@@ -56,8 +56,8 @@ def check_finite(probs: np.ndarray, lengths: list[int], ckpt: str | Path, path: 
     """A model that yields NaN or infinite probabilities for a read with bases is broken: stop, naming it."""
     bad = [i for i, (row, length) in enumerate(zip(probs, lengths)) if length and not np.isfinite(row).all()]
     if bad:
-        raise InputError(ckpt, f"the model gives NaN or infinite probabilities ({len(bad)} reads of this chunk, first "
-                               f"{read_id[bad[0]]!r} of {path}); its weights are broken: use another checkpoint "
+        raise InputError(ckpt, f"the model gives NaN or infinite probabilities for {len(bad)} of {len(probs)} reads "
+                               f"(first {read_id[bad[0]]!r} of {path}); its weights are broken: use another checkpoint "
                                "(e.g. best.ckpt) or train again")
 
 
@@ -106,10 +106,10 @@ def main(argv: list[str]) -> dict:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     batch_tokens = args.batch_tokens or (1 << 20 if device.type == "cuda" else 1 << 15)
-    for path in args.files:
+    for k, path in enumerate(args.files):
         if not path.is_file():
             raise InputError(path, "no such read file; give FASTA or FASTQ files, plain or gzip")
-        if twin := next((p for p in args.files[:args.files.index(path)] if p.resolve() == path.resolve()), None):
+        if twin := next((p for p in args.files[:k] if p.resolve() == path.resolve()), None):
             raise InputError(path, f"given twice (also as {twin}); its reads would be counted twice: give each file once")
     if not args.out.parent.is_dir():
         raise InputError(args.out, "its folder does not exist; create it or choose another -o path")
