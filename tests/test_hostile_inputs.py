@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import gzip
 import hashlib
 import io
 import os
@@ -120,9 +121,7 @@ def fx(tmp_path_factory) -> SimpleNamespace:
     (reads / "nul.fa").write_bytes(b">r1\nACGT\n>r2\nAC\x00\x00GT\n")
     (reads / "nul-title.fa").write_bytes(b">r\x001\nACGT\n")
     (reads / "nul.fq").write_bytes(b"@q1\nACGT\n+\nIIII\n@q2\nA\x00GT\n+\nIIII\n")
-    with open(reads / "nul.fa.gz", "wb") as raw:
-        import gzip
-        raw.write(gzip.compress(b">r1\nAC\x00GT\n"))
+    (reads / "nul.fa.gz").write_bytes(gzip.compress(b">r1\nAC\x00GT\n"))
     (reads / "linked.fa").symlink_to(reads / "reads.fa")
     (reads / "empty.fa").write_text("")
     configs = root / "configs"
@@ -148,6 +147,14 @@ def fx(tmp_path_factory) -> SimpleNamespace:
         (audio / f"{name}.tsv").write_text(f"file\tlog_likelihood\n{rows}\n")
     (audio / "latin1.tsv").write_bytes("file\tlog_likelihood\nb\xe9.wav\t-1\n".encode("latin-1"))
     (root / "notes.txt").write_text("mine\n")
+    maf = root / "maf"
+    (maf / "out").mkdir(parents=True)
+    block = "a score=1\ns Hsap.22 0 4 + 10 {}\ns Ptro.22 0 4 + 10 ACGT\n"
+    (maf / "nul.maf").write_bytes(("##maf version=1\n" + block.format("AC\0T")).encode())
+    (maf / "latin1.maf").write_bytes(("##maf version=1\n" + block.format("AC\xe9T")).encode("latin-1"))
+    (maf / "mice.maf").write_text("##maf version=1\na score=1\ns Mmus.1 0 4 + 10 ACGT\n")
+    packed = gzip.compress(("##maf version=1\n" + block.format("ACGT") * 50).encode())
+    (maf / "truncated.maf.gz").write_bytes(packed[: len(packed) - 12])  # the end of the stream is missing
     for fasta in (f.genome, species / "species0.fa", species / "species1.fa"):
         open_genome(fasta)  # the .fai indexes exist before any case, so a case that reads a genome changes nothing
     f.__dict__.update(checkpoints(root))
@@ -263,6 +270,8 @@ BOUNDS = [  # hangs and sizes: refused at once, before any work
     pytest.param(lambda f: fetch(f, Y(f, "deep.yaml")), "deep.yaml", id="deep-fetch-manifest"),
     pytest.param(lambda f: ["data", "make-piano", "--out", str(f.out), "--minutes", "1000000"], "--minutes",
                  id="make-piano-million-minutes"),
+    pytest.param(lambda f: ["data", "make-piano", "--out", str(f.out), "--minutes", "5000"], "--minutes",
+                 id="make-piano-more-than-the-corpus"),
     pytest.param(lambda f: ["data", "make-digits", "--out", str(f.out), "--per-voice", str(10**9)], "--per-voice",
                  id="make-digits-billion-takes"),
     *[pytest.param(lambda f, v=value: generate(f, f"--seconds={v}"), "--seconds", id=f"generate-seconds-{value}")
@@ -364,6 +373,11 @@ SILENT = [  # what was accepted silently or gave a wrong result: (argv, named, p
                  id="likelihood-of-a-missing-clip"),
     *[pytest.param(lambda f, u=url: fetch(f, "hg38", "--base-url", u), url, "https://", id=f"base-url-{url[:5]}")
       for url in ("file:///tmp", "ftp://mirror.example.org", "mirror/", "FILE:///etc")],
+    *[pytest.param(lambda f, n=name: ["data", "apes", "--maf", str(f.root / "maf" / n), "--out",
+                                     str(f.root / "maf" / "out")],
+                   name, problem, id=f"apes-{name}")
+      for name, problem in (("nul.maf", "NUL"), ("latin1.maf", "non-ASCII"), ("mice.maf", "no rows of human"),
+                            ("truncated.maf.gz", "breaks off"), ("missing.maf", "no such file"))],
     pytest.param(lambda f: pretrain(f, "--data.fasta", str(f.root / "crlf.fa")), "crlf.fa", "dos2unix",
                  id="crlf-genome"),
     pytest.param(lambda f: finetune(f, manifest=S(f, "crlf.tsv")), "crlf.fa", "dos2unix", id="crlf-species-fasta"),
