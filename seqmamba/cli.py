@@ -1,6 +1,7 @@
 """The `seqmamba` command: one word per job, each a module under `seqmamba/commands` with `main(argv)`.
 
-Every command ends bad input the same way: one line naming the file and the problem, exit status 2.
+Every command ends bad input the same way: one line naming the file and the problem, exit status 2; a file the
+system refuses (permissions, a full or read-only disk) likewise, and Ctrl+C with one line and exit status 130.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seqmamba {command}: {error.label}: {error}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:  # training commands save and stop on their own; the others end here
-        print(f"seqmamba {command}: stopped: interrupted (Ctrl+C); outputs are renamed into place only when "
-              "complete, so none is half-written", file=sys.stderr)
+        print(f"seqmamba {command}: stopped: interrupted (Ctrl+C) before it finished", file=sys.stderr)
         return 128 + signal.SIGINT
     except OSError as error:
         if error.filename is None and error.errno != errno.ENOSPC:
