@@ -42,20 +42,25 @@ def load_yaml(path: str | Path, what: str = "YAML file") -> object:
         raise InputError(path, f"not UTF-8 text (byte {error.start}); save the {what} as UTF-8") from None
     except OSError as error:
         raise InputError(path, f"cannot read the {what} ({error.strerror})") from None
+    return parse_yaml(text, path, what)
+
+
+def parse_yaml(text: str, source: str | Path, what: str = "YAML value") -> object:
+    """Parse YAML text (a file's, or a value given on the command line) safely, aliases bounded."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
         if expanded_size(node, {}, set()) > MAX_NODES:
-            raise InputError(path, f"its aliases (*name) expand to more than {MAX_NODES} values; a {what} "
-                                   "never needs that many (an alias bomb?): write the values out")
+            raise InputError(source, f"its aliases (*name) expand to more than {MAX_NODES} values; a {what} "
+                                     "never needs that many (an alias bomb?): write the values out")
         return loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InputError(path, f"not valid YAML: {where}{getattr(error, 'problem', None) or error}") from None
+        raise InputError(source, f"not valid YAML: {where}{getattr(error, 'problem', None) or error}") from None
     except RecursionError:
-        raise InputError(path, f"nested too deep to be a {what}; flatten it") from None
+        raise InputError(source, f"nested too deep to be a {what}; flatten it") from None
     finally:
         loader.dispose()

@@ -265,6 +265,8 @@ BOUNDS = [  # hangs and sizes: refused at once, before any work
                    id=f"config-naming-a-bomb-{command.__name__}") for command in (pretrain, finetune)],
     pytest.param(lambda f: pretrain(f, "--model.backbone", Y(f, "bomb.yaml")), "bomb.yaml", id="bomb-as-a-preset"),
     pytest.param(lambda f: pretrain(f, "--config", Y(f, "deep.yaml")), "deep.yaml", id="deeply-nested-config"),
+    pytest.param(lambda f: pretrain(f, "--data.warmup_seq_lens", BOMB.replace("\n", ", ").join("{}")),
+                 "--data.warmup_seq_lens", id="bomb-inline-in-a-setting"),
     pytest.param(lambda f: fetch(f, Y(f, "manifest-bomb.yaml")), "manifest-bomb.yaml", id="bomb-fetch-manifest"),
     pytest.param(lambda f: fetch(f, Y(f, "recursive.yaml")), "recursive.yaml", id="recursive-fetch-manifest"),
     pytest.param(lambda f: fetch(f, Y(f, "deep.yaml")), "deep.yaml", id="deep-fetch-manifest"),

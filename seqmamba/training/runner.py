@@ -40,7 +40,7 @@ from seqmamba.training.checkpoints import AtomicCheckpointIO, check_state_dict_f
 from seqmamba.errors import InputError, RunFailed, RunInterrupted, UserFacingError
 from seqmamba.training.summaries import plot_losses, write_summary
 from seqmamba.training.loaders import resume_mid_epoch
-from seqmamba.yaml_files import load_yaml
+from seqmamba.yaml_files import load_yaml, parse_yaml
 
 RUN_MARKERS = ("config.yaml", "checkpoints", "summary.json")  # any of these: the folder holds a run
 RUN_OUTPUTS = ("config*.yaml", "checkpoints", "logs", "logs-*", "tensorboard", "summary.json", "*.png", "*.csv")
@@ -215,6 +215,8 @@ def check_config_files(argv: list[str]) -> None:
     for flag, value in pairs:
         if flag == "--config" or value.endswith((".yaml", ".yml")):
             check_yaml_file(Path(value), flag, set())
+        elif "&" in value and "*" in value:  # the parser reads values as YAML too: an inline alias bomb
+            parse_yaml(value, flag, "setting")
 
 
 def check_yaml_file(path: Path, flag: str, seen: set[Path]) -> None:
