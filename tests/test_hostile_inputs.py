@@ -74,7 +74,8 @@ def checkpoints(root: Path) -> dict[str, Path]:
     for name, build, prefix, hp, data_hp in [
         ("cls", lambda: SequenceClassifier(MambaLMConfig(**CLASSIFIER), 2, "mean"), "classifier.",
          {"backbone": CLASSIFIER, "classes": ["sp0", "sp1"], "pooling": "mean"}, {"seq_len": 64}),
-        ("unet", lambda: Sashimi(SashimiConfig(**UNET)), "model.", {"unet": UNET}, {"quantization": "mu-law", "bits": 8}),
+        ("unet", lambda: Sashimi(SashimiConfig(**UNET)), "model.", {"unet": UNET},
+         {"quantization": "mu-law", "bits": 8}),
     ]:
         model = build()
         paths[name] = save_checkpoint(root / f"{name}.ckpt", model, prefix, hp, data_hp)
@@ -257,10 +258,12 @@ def run_case(capsys, monkeypatch, f, argv, status: int, named: str, patch=None) 
 
 Y = lambda f, name: str(f.root / "configs" / name)  # noqa: E731
 BOUNDS = [  # hangs and sizes: refused at once, before any work
-    *[pytest.param(lambda f, c=command: [*c(f), "--config", Y(f, "bomb.yaml")], "bomb.yaml", id=f"bomb-{command.__name__}")
+    *[pytest.param(lambda f, c=command: [*c(f), "--config", Y(f, "bomb.yaml")], "bomb.yaml",
+                   id=f"bomb-{command.__name__}")
       for command in (pretrain, finetune, audio_train, sc09_train)],
     *[pytest.param(lambda f, c=command: [*c(f), f"--config={Y(f, 'recursive.yaml')}"], "recursive.yaml",
-                   id=f"recursive-alias-{command.__name__}") for command in (pretrain, finetune, audio_train, sc09_train)],
+                   id=f"recursive-alias-{command.__name__}")
+      for command in (pretrain, finetune, audio_train, sc09_train)],
     *[pytest.param(lambda f, c=command: [*c(f), "--config", Y(f, "names-bomb.yaml")], "bomb.yaml",
                    id=f"config-naming-a-bomb-{command.__name__}") for command in (pretrain, finetune)],
     pytest.param(lambda f: pretrain(f, "--model.backbone", Y(f, "bomb.yaml")), "bomb.yaml", id="bomb-as-a-preset"),
@@ -287,7 +290,8 @@ BOUNDS = [  # hangs and sizes: refused at once, before any work
                            (audio_train, "--model.unet.d_model"), (sc09_train, "--model.resnext.cardinality"))],
     pytest.param(lambda f: pretrain(f, "--model.backbone.n_layer", "0"), "n_layer", id="zero-layers"),
     pytest.param(lambda f: pretrain(f, "--model.backbone.d_state", "-1"), "d_state", id="negative-state"),
-    *[pytest.param(lambda f, c=command: [*c(f), "--trainer.devices", "0"], "devices", id=f"devices-0-{command.__name__}")
+    *[pytest.param(lambda f, c=command: [*c(f), "--trainer.devices", "0"], "devices",
+                   id=f"devices-0-{command.__name__}")
       for command in (pretrain, finetune, audio_train, sc09_train)],
     *[pytest.param(lambda f, c=command, k=key, v=value: [*c(f), k, v], key.split(".")[-1],
                    id=f"{key}-{value}-{command.__name__}")

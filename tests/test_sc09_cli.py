@@ -98,8 +98,8 @@ def test_likelihoods_keep_the_middle_of_the_clips(classifier, digits, tmp_path, 
 
 def test_the_likelihood_filter_line_says_when_too_few_clips_drop_none(classifier, digits, tmp_path, capsys):
     samples = clips_folder(tmp_path, digits, count=2)
-    names = sorted(p.name for p in samples.iterdir())
-    (samples / "samples.tsv").write_text("file\tlog_likelihood\n" + "".join(f"{n}\t{-i}\n" for i, n in enumerate(names)))
+    rows = "".join(f"{name}\t{-i}\n" for i, name in enumerate(sorted(p.name for p in samples.iterdir())))
+    (samples / "samples.tsv").write_text("file\tlog_likelihood\n" + rows)
     assert main(["sc09", "score", "--classifier", str(classifier / "checkpoints" / "last.ckpt"), "--samples",
                  str(samples), "--likelihoods", str(samples / "samples.tsv"), "--reference", str(digits)]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("likelihood filter"))

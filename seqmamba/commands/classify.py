@@ -110,7 +110,8 @@ def main(argv: list[str]) -> dict:
         if not path.is_file():
             raise InputError(path, "no such read file; give FASTA or FASTQ files, plain or gzip")
         if twin := next((p for p in args.files[:k] if p.resolve() == path.resolve()), None):
-            raise InputError(path, f"given twice (also as {twin}); its reads would be counted twice: give each file once")
+            raise InputError(path, f"given twice (also as {twin}); its reads would be counted twice: "
+                                   "give each file once")
     if not args.out.parent.is_dir():
         raise InputError(args.out, "its folder does not exist; create it or choose another -o path")
     loaded = load_classifier(args.ckpt, device)

@@ -159,7 +159,8 @@ def filter_line(log_likelihoods: np.ndarray, keep: np.ndarray, drop_low: float, 
     low, high = int(ranks[keep].min()), int(len(keep) - 1 - ranks[keep].max())
     line = f"likelihood filter: scored {int(keep.sum())} of {len(keep)} clips"
     if low == high == 0 and drop_low + drop_high > 0:
-        return f"{line}; none dropped: {len(keep)} clips are too few for --drop-low {drop_low:g} and --drop-high {drop_high:g}"
+        return (f"{line}; none dropped: {len(keep)} clips are too few for --drop-low {drop_low:g} and "
+                f"--drop-high {drop_high:g}")
     return (f"{line}: dropped the {low} least likely (--drop-low {drop_low:g}) and the {high} most likely "
             f"(--drop-high {drop_high:g})")
 

@@ -100,8 +100,9 @@ def extract_maf_species(maf_path: Path, out_dir: Path, species: dict[str, str] |
         for out in outs.values():
             out.close()
         if absent := [name for prefix, name in species.items() if not seen[prefix]]:
-            raise InputError(maf_path, f"holds no rows of {', '.join(absent)} (source prefixes "
-                                       f"{', '.join(p for p, n in species.items() if n in absent)}); give a MAF of the apes")
+            prefixes = ", ".join(prefix for prefix, name in species.items() if name in absent)
+            raise InputError(maf_path, f"holds no rows of {', '.join(absent)} (source prefixes {prefixes}); "
+                                       "give a MAF of the apes")
         for prefix, tmp in tmp_paths.items():
             tmp.replace(paths[prefix])
             paths[prefix].with_name(paths[prefix].name + ".fai").unlink(missing_ok=True)  # stale pyfaidx index

@@ -244,7 +244,8 @@ def parser_error(error: Exception) -> InputError:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     first = lines[0] if lines else "invalid arguments"
     detail = next((line for line in lines[1:] if " must " in line), "")  # our own checks name the setting
-    detail = detail or next((line for line in lines[1:] if "Expected" in line or "Unrecognized" in line or "not" in line), "")
+    detail = detail or next((line for line in lines[1:]
+                             if "Expected" in line or "Unrecognized" in line or "not" in line), "")
     return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
 
 
