@@ -5,10 +5,13 @@ its flags (required arguments become positionals, keyword-only ones `--flags`, `
 the training words take their argv to LightningCLI instead, for `--config`, `--model.*`, `--data.*`, `--trainer.*`.
 Old flag spellings are rewritten in one place (OLD_FLAGS) with a notice. Bad input ends the same way for every
 word: one line naming the file or setting and the problem, exit status 2.
+A file the system refuses (permissions, a full or read-only disk) ends likewise, and Ctrl+C with one line
+and exit status 130.
 """
 
 from __future__ import annotations
 
+import errno
 import inspect
 import re
 import signal
@@ -238,7 +241,24 @@ def main(argv: list[str] | None = None) -> int:
         if error.shown:
             print(f"seqmamba{name}: {error.label}: {error}", file=sys.stderr)
         return error.exit_status
+    except KeyboardInterrupt:  # training commands save and stop on their own; the others end here
+        print(f"seqmamba{name}: stopped: interrupted (Ctrl+C) before it finished", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except OSError as error:
+        if error.filename is None and error.errno != errno.ENOSPC:
+            raise
+        print(f"seqmamba{name}: error: {os_error_line(error)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def os_error_line(error: OSError) -> str:
+    """A file the system refused to read or write, as one line: the path, the reason, what to do."""
+    where = f"{error.filename}: " if error.filename is not None else ""
+    advice = {errno.ENOSPC: "free some space and run again", errno.EACCES: "check the file's permissions",
+              errno.EROFS: "choose a writable folder", errno.ENOTDIR: "a folder in the path is a file"}
+    reason = error.strerror or str(error)
+    return f"{where}{reason}; {advice.get(error.errno, 'check the path')}"
 
 
 def entry_point() -> None:

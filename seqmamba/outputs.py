@@ -153,3 +153,14 @@ def written_atomically(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_output_path(path: str | Path, flag: str) -> Path:
+    """Refuse, before any work, an output file path that names a folder or lies under a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, f"{flag} names a folder; give a file path")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(path, f"{flag}: {parent} is a file, not a folder; choose another path")
+    return path

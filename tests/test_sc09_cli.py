@@ -94,7 +94,18 @@ def test_likelihoods_keep_the_middle_of_the_clips(classifier, digits, tmp_path, 
     scores = json.loads(out_json.read_text())
     assert scores["n"] == 11 and scores["likelihood_filter"]["kept"] == 11  # 20 - 8 lowest - 1 highest
     assert scores["reference"]["n"] == 80  # an SC09 folder as reference: its train split
-    assert "scored 11 of 20 clips" in capsys.readouterr().out
+    assert "scored 11 of 20 clips: dropped the 8 least likely (--drop-low 0.4) and the 1 most likely" in \
+        capsys.readouterr().out
+
+
+def test_the_likelihood_filter_line_says_when_too_few_clips_drop_none(classifier, digits, tmp_path, capsys):
+    samples = clips_folder(tmp_path, digits, count=2)
+    rows = "".join(f"{name}\t{-i}\n" for i, name in enumerate(sorted(p.name for p in samples.iterdir())))
+    (samples / "samples.tsv").write_text("file\tlog_likelihood\n" + rows)
+    assert main(["sc09", "score", "--classifier", str(classifier / "checkpoints" / "last.ckpt"), "--samples",
+                 str(samples), "--likelihoods", str(samples / "samples.tsv"), "--reference", str(digits)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("likelihood filter"))
+    assert "scored 2 of 2 clips; none dropped: 2 clips are too few" in line and "dropped the" not in line
 
 
 def test_odd_clips_are_counted_and_unreadable_ones_skipped_by_name(classifier, digits, tmp_path, capsys):

@@ -18,7 +18,11 @@ import torch
 
 from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
+from seqmamba.limits import check_disk, check_finite, check_memory
 from seqmamba.outputs import check_empty_folder, folder_lock, written_atomically
+
+CODE_BYTES = 8 + 4  # per generated sample held until writing: its code (int64) and its decoded value (float32)
+WAV_BYTES = 2  # per sample written: 16-bit PCM
 
 
 def report(run) -> dict:
@@ -54,6 +58,7 @@ def check_generate_settings(out: Path, n: int, seconds: float, prompt: Path | No
     """Settings that cannot work, reported before the model is loaded."""
     from seqmamba.data.audio_io import SAMPLE_RATE
 
+    check_finite("--seconds", seconds)
     for name, value, ok, rule in (("--n", n, n >= 1, "at least 1"),
                                   ("--seconds", seconds, round(seconds * SAMPLE_RATE) >= 1, f"at least 1/{SAMPLE_RATE}"),
                                   ("--temperature", temperature, temperature >= 0, "at least 0"),
@@ -64,6 +69,9 @@ def check_generate_settings(out: Path, n: int, seconds: float, prompt: Path | No
     if prompt is not None and not prompt.is_file():
         raise InputError(prompt, "no such audio file for --prompt")
     check_empty_folder(out, "--out")
+    samples = n * round(seconds * SAMPLE_RATE)
+    check_memory("--n, --seconds", samples * CODE_BYTES, f"{n} clips of {seconds:g} s")
+    check_disk("--n, --seconds", out, samples * WAV_BYTES, f"{n} clips of {seconds:g} s")
 
 
 def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt: Path | None = None,
@@ -103,12 +111,12 @@ def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt
     with folder_lock(out, "--out"):
         check_empty_folder(out, "--out")  # again: another command may have written here meanwhile
         return sample_into(out, model, prompt_codes, length, quantization, bits, device, n=n, temperature=temperature,
-                           top_p=top_p, batch_size=batch_size, seed=seed, cuda_graphs=cuda_graphs)
+                           top_p=top_p, batch_size=batch_size, seed=seed, cuda_graphs=cuda_graphs, ckpt=ckpt)
 
 
 def sample_into(out: Path, model, prompt_codes: list[int], length: int, quantization: str, bits: int,
                 device: torch.device, *, n: int, temperature: float, top_p: float, batch_size: int, seed: int,
-                cuda_graphs: bool) -> dict:
+                cuda_graphs: bool, ckpt: Path) -> dict:
     """Generate the clips and write them into `out`, each file through a temporary name."""
     from seqmamba.data.audio_io import SAMPLE_RATE, write_wav
     from seqmamba.data.quantize import decode
@@ -122,23 +130,33 @@ def sample_into(out: Path, model, prompt_codes: list[int], length: int, quantiza
         prompt_ids = torch.tensor(prompt_codes, device=device).expand(min(batch_size, n - first), -1)
         sampled = decode_steps(model, prompt_ids, n_new, temperature, top_p, cuda_graphs=None if cuda_graphs else False,
                                seed=seed + first, progress=True)
+        if not torch.isfinite(sampled.log_likelihood).all():
+            raise InputError(ckpt, "the model gives NaN or infinite likelihoods; its weights are broken: use "
+                                   "another checkpoint (e.g. best.ckpt) or train again. Nothing was written")
         codes.append(torch.cat([prompt_ids[:, 1:], sampled.tokens], 1).cpu())
         likelihoods.append(sampled.log_likelihood.cpu())
     elapsed = time.perf_counter() - started
     codes, likelihoods = torch.cat(codes), torch.cat(likelihoods)
     order = likelihoods.argsort()
-    waves, lines = [], ["file\tlog_likelihood"]
-    for rank, i in enumerate(order.tolist()):
-        wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
-        name = f"sample_{rank:0{len(str(n - 1))}d}.wav"
-        with written_atomically(out / name) as tmp:
-            write_wav(tmp, wave, SAMPLE_RATE)
-        waves.append(wave)
-        lines.append(f"{name}\t{likelihoods[i].item():.4f}")
-    with written_atomically(out / "samples.tsv") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    with written_atomically(out / "spectrograms.png") as tmp:
-        spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, tmp)
+    waves, lines, written = [], ["file\tlog_likelihood"], []
+    try:  # the folder was empty and is held by this command: on any stop, what this call wrote goes again
+        for rank, i in enumerate(order.tolist()):
+            wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
+            name = f"sample_{rank:0{len(str(n - 1))}d}.wav"
+            written.append(out / name)
+            with written_atomically(out / name) as tmp:
+                write_wav(tmp, wave, SAMPLE_RATE)
+            waves.append(wave)
+            lines.append(f"{name}\t{likelihoods[i].item():.4f}")
+        written += [out / "samples.tsv", out / "spectrograms.png"]
+        with written_atomically(out / "samples.tsv") as tmp:
+            tmp.write_text("\n".join(lines) + "\n")
+        with written_atomically(out / "spectrograms.png") as tmp:
+            spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, tmp)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     bits_per_sample = -likelihoods.mean().item() / (n_new * math.log(2))
     print(f"{n} clips of {length / SAMPLE_RATE:g} s in {elapsed:.1f} s ({n / elapsed:.2f} clips/s) on {device}; "
           f"mean NLL {bits_per_sample:.4f} bits per generated sample; {out}/ (samples.tsv, spectrograms.png)")

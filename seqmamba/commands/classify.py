@@ -12,6 +12,7 @@ earlier predictions table (or summary) of this command.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -29,16 +30,25 @@ TABLE_HEADER = "file\tread_id\tlength\tcall\t"  # how every predictions table st
 SUMMARY_HEADER = "file\tcall\treads\tfraction\n"
 
 
-def call_reads(probs: np.ndarray, classes: list[str], min_confidence: float) -> list[str]:
+def call_reads(probs: np.ndarray, lengths: list[int], classes: list[str], min_confidence: float) -> list[str]:
     """A species per read, 'unclassified' below the confidence threshold, 'empty' for reads with no bases."""
     calls = []
-    for row in probs:
-        if np.isnan(row).any():
+    for row, length in zip(probs, lengths):
+        if length == 0:
             calls.append("empty")
         else:
             best = int(row.argmax())
             calls.append(classes[best] if row[best] >= min_confidence else "unclassified")
     return calls
+
+
+def check_finite(probs: np.ndarray, lengths: list[int], ckpt: str | Path, path: Path, read_id: list[str]) -> None:
+    """A model that yields NaN or infinite probabilities for a read with bases is broken: stop, naming it."""
+    bad = [i for i, (row, length) in enumerate(zip(probs, lengths)) if length and not np.isfinite(row).all()]
+    if bad:
+        raise InputError(ckpt, f"the model gives NaN or infinite probabilities for {len(bad)} of {len(probs)} reads "
+                               f"(first {read_id[bad[0]]!r} of {path}); its weights are broken: use another checkpoint "
+                               "(e.g. best.ckpt) or train again")
 
 
 def summary_lines(counts: dict[str, Counter], calls: list[str]) -> list[str]:
@@ -51,7 +61,7 @@ def summary_lines(counts: dict[str, Counter], calls: list[str]) -> list[str]:
 
 
 def classify_files(loaded: LoadedClassifier, files: list[Path], out: Path, min_confidence: float,
-                   batch_tokens: int) -> dict[str, Counter]:
+                   batch_tokens: int, ckpt: str | Path = "--ckpt") -> dict[str, Counter]:
     """Label every read of every file into `out` (atomically); returns call counts per file."""
     header = TABLE_HEADER + "\t".join(f"p_{name}" for name in loaded.classes)
     counts: dict[str, Counter] = {}
@@ -63,7 +73,9 @@ def classify_files(loaded: LoadedClassifier, files: list[Path], out: Path, min_c
                 records = read_records(path)
                 while chunk := list(itertools.islice(records, CHUNK_READS)):
                     probs = predict_proba(loaded, [seq for _, seq in chunk], batch_tokens)
-                    calls = call_reads(probs, loaded.classes, min_confidence)
+                    lengths = [len(seq) for _, seq in chunk]
+                    check_finite(probs, lengths, ckpt, path, [read_id for read_id, _ in chunk])
+                    calls = call_reads(probs, lengths, loaded.classes, min_confidence)
                     counts[str(path)].update(calls)
                     for (read_id, seq), call, row in zip(chunk, calls, probs):
                         cells = ["NA"] * len(row) if call == "empty" else [f"{p:.4f}" for p in row]
@@ -89,19 +101,26 @@ def classify(files: list[Path], *, ckpt: Path, out: Path = Path("predictions.tsv
     device = resolve_device(device)
     batch_tokens = batch_tokens or (1 << 20 if device.type == "cuda" else 1 << 15)
     files, out = [Path(path) for path in files], Path(out)
-    for path in files:
+    for k, path in enumerate(files):
         if not path.is_file():
             raise InputError(path, "no such read file; give FASTA or FASTQ files, plain or gzip")
+        if twin := next((p for p in files[:k] if p.resolve() == path.resolve()), None):
+            raise InputError(path, f"given twice (also as {twin}); its reads would be counted twice: "
+                                   "give each file once")
     if not out.parent.is_dir():
         raise InputError(out, "its folder does not exist; create it or choose another --out path")
     summary_path = out.with_name(out.stem + ".summary.tsv")
     for path, header in ((out, TABLE_HEADER), (summary_path, SUMMARY_HEADER)):
         check_output_file(path, "--out", [*files, ckpt], header)
     loaded = load_classifier(ckpt, device)
-    counts = classify_files(loaded, files, out, min_confidence, batch_tokens)
+    counts = classify_files(loaded, files, out, min_confidence, batch_tokens, ckpt)
     lines = summary_lines(counts, [*loaded.classes, "unclassified", "empty"])
     with written_atomically(summary_path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    for name, counter in counts.items():
+        if not sum(counter.values()):
+            print(f"warning: {name} holds no reads (an empty file); its rows in {summary_path} are all 0",
+                  file=sys.stderr)
     print(f"predictions: {out}; summary: {summary_path}")
     return {str(path): dict(counter) for path, counter in counts.items()}

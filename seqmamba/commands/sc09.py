@@ -12,9 +12,12 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
-from seqmamba.outputs import check_output_file, written_atomically
+from seqmamba.limits import check_memory
+from seqmamba.outputs import check_output_file, check_output_path, written_atomically
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CLASSIFIER_CONFIG = Path(str(resources.files("seqmamba") / "presets" / "sc09-classifier.yaml"))  # package data
 ROWS = ("train", "test")
+MIS_PAIR_BYTES = 2 * 8 + 4 * 10 * 8  # per mIS pair: two indices, both rows of 10 class probabilities and the KL terms
 
 
 def report(run: FinishedRun) -> dict:
@@ -104,7 +108,9 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
         raise InputError("--likelihoods", "needs --samples, the folder its clips are in")
     if batch_size < 1 or ndb_bins < 2 or mis_pairs < 1:
         raise InputError("command line", "--batch_size and --mis_pairs must be at least 1, --ndb_bins at least 2")
+    check_memory("--mis_pairs", mis_pairs * MIS_PAIR_BYTES, f"{mis_pairs} mIS pairs")
     if out is not None:
+        check_output_path(out, "--out")
         check_output_file(Path(out), "--out", [p for p in (ckpt, likelihoods) if p], "{")
     sample_files = keep = None
     if samples is not None:  # check the samples before the slow reference pass
@@ -145,8 +151,7 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
     if keep is not None:
         result["likelihood_filter"] = {"kept": int(keep.sum()), "of": len(keep), "drop_low": drop_low,
                                        "drop_high": drop_high}
-        print(f"likelihood filter: scored {int(keep.sum())} of {len(keep)} clips (dropped the least likely "
-              f"{drop_low:.0%} and the most likely {drop_high:.0%})")
+        print(filter_line(log_likelihoods, keep, drop_low, drop_high))
     if rows:
         result["rows"] = {row: table[row] for row in rows}
     result["reference"] = {"path": str(reference_name), "n": len(reference_set.files)}
@@ -155,3 +160,15 @@ def score(*, ckpt: Path, samples: Path | None = None, reference: Path | None = N
         with written_atomically(Path(out)) as tmp:
             tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def filter_line(log_likelihoods: np.ndarray, keep: np.ndarray, drop_low: float, drop_high: float) -> str:
+    """What the likelihood filter did, in counts: with few clips the shares round down to no clip dropped."""
+    ranks = np.argsort(np.argsort(log_likelihoods, kind="stable"))  # 0 = least likely, as likelihood_filter ranks
+    low, high = int(ranks[keep].min()), int(len(keep) - 1 - ranks[keep].max())
+    line = f"likelihood filter: scored {int(keep.sum())} of {len(keep)} clips"
+    if low == high == 0 and drop_low + drop_high > 0:
+        return (f"{line}; none dropped: {len(keep)} clips are too few for --drop_low {drop_low:g} and "
+                f"--drop_high {drop_high:g}")
+    return (f"{line}: dropped the {low} least likely (--drop_low {drop_low:g}) and the {high} most likely "
+            f"(--drop_high {drop_high:g})")

@@ -25,6 +25,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         waveform, source_rate = _load_with_librosa(path)
     if waveform.size == 0:
         raise InputError(path, "the file holds no audio samples; replace or remove it")
+    if source_rate <= 0:
+        raise InputError(path, f"its header gives a sample rate of {source_rate} Hz; re-encode the file")
     if source_rate != sample_rate:
         import librosa
 

@@ -23,6 +23,7 @@ from scipy.signal import resample_poly
 from seqmamba.data.audio_datasets import SC09_LABELS, SC09_LISTS
 from seqmamba.data.audio_io import SAMPLE_RATE, write_wav
 from seqmamba.errors import InputError
+from seqmamba.limits import check_disk, check_memory
 from seqmamba.outputs import check_empty_folder, written_atomically
 
 ESPEAK = "espeak-ng"
@@ -34,6 +35,8 @@ MAX_SHIFT_S = 0.1  # the word sits at the centre of its second, moved by up to t
 VALID_FRACTION = TEST_FRACTION = 0.1  # of the variants
 PROBE_THREADS = 8
 CLIP_COLUMNS = ("file", "digit", "voice", "split", "pitch", "speed", "peak", "snr_db")
+SPEC_BYTES = 1024  # a planned clip's settings in memory, generously
+WAV_BYTES = 2 * SAMPLE_RATE + 44  # a written clip: 1 s of 16-bit PCM and its header
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,11 @@ def choose_voices(n_voices: int, seed: int) -> dict[str, list[Voice]]:
 def plan_clips(n_voices: int, per_voice: int, seed: int) -> list[ClipSpec]:
     """Every clip of the set with its drawn pitch, speed, loudness, shift and noise."""
     rng = np.random.default_rng([seed, 1])
+    voices_of_split = choose_voices(n_voices, seed)
+    n_clips = sum(map(len, voices_of_split.values())) * len(SC09_LABELS) * per_voice
+    check_memory("--per-voice", n_clips * SPEC_BYTES, f"planning {n_clips} clips")
     specs = []
-    for split, voices in choose_voices(n_voices, seed).items():
+    for split, voices in voices_of_split.items():
         for voice in voices:
             for digit in range(len(SC09_LABELS)):
                 for take in range(per_voice):
@@ -189,6 +195,7 @@ def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: in
     if per_voice < 1:
         raise InputError("--per_voice", f"must be at least 1, got {per_voice}")
     specs = plan_clips(voices, per_voice, seed)
+    check_disk("--voices, --per-voice", out, len(specs) * WAV_BYTES, f"{len(specs)} clips")
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         list(pool.map(render_clip, specs, [out] * len(specs), chunksize=16))

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from seqmamba.errors import InputError
 from seqmamba.outputs import output_folder
+from seqmamba.yaml_files import load_yaml
 
 MANIFEST_DIR = Path(str(resources.files("seqmamba.data") / "manifests"))  # package data: works where installed
 SUMS_NAME = "SHA256SUMS"
@@ -79,10 +78,7 @@ def load_manifest(name_or_path: str) -> Manifest:
         if not path.is_file():
             known = ", ".join(sorted(p.stem for p in MANIFEST_DIR.glob("*.yaml"))) or "none"
             raise InputError(name_or_path, f"unknown dataset; known datasets: {known}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise InputError(path, f"not valid YAML ({err}); fix the manifest") from None
+    raw = load_yaml(path, "manifest")
     if not isinstance(raw, dict) or not isinstance(raw.get("files"), list) or not raw["files"]:
         raise InputError(path, "a manifest needs a non-empty 'files' list; see seqmamba/data/manifests/hg38.yaml")
     files = tuple(_file_entry(path, i, entry) for i, entry in enumerate(raw["files"], start=1))
@@ -124,6 +120,9 @@ def _file_entry(path: Path, index: int, raw: object) -> ManifestFile:
 
 def fetch(manifest: Manifest, dest: Path, *, base_url: str | None = None, progress: bool = True) -> list[Path]:
     """Make every file of a manifest present and verified in dest, downloading only what is missing."""
+    if base_url is not None and not base_url.lower().startswith(("https://", "http://")):
+        raise InputError(base_url, "--base_url must start with https:// or http:// (local and other schemes are "
+                                   "refused, as in manifests); serve a local mirror over HTTP")
     output_folder(dest, "--out")
     sums_path = dest / SUMS_NAME
     sums = _read_sums(sums_path)

@@ -7,6 +7,8 @@ there with `samtools faidx X`.
 """
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pyfaidx
@@ -53,6 +55,13 @@ def _check_first_line(path: Path, compressed: bool) -> None:
     raise InputError(path, "no FASTA records: the file holds no '>' header line; point fasta: at a genome FASTA")
 
 
+def _has_crlf(path: Path, compressed: bool) -> bool:
+    """Whether the file's lines end in CR LF (written on Windows), from its first megabyte."""
+    handle = bgzf.BgzfReader(str(path), "rb") if compressed else open(path, "rb")
+    with handle:
+        return b"\r\n" in handle.read(1 << 20)
+
+
 def _check_index_file(path: Path) -> None:
     """An existing .fai must parse as one (name, length, offset, bases per line, bytes per line) row per record."""
     index = Path(f"{path}.fai")
@@ -85,13 +94,19 @@ def open_genome(path: str | os.PathLike) -> pyfaidx.Fasta:
     if path.stat().st_size == 0:
         raise InputError(path, "empty file; expected a FASTA genome (plain or bgzip-compressed)")
     compressed = _check_compression(path)
-    _check_first_line(path, compressed)
-    _check_index_file(path)
     try:
+        _check_first_line(path, compressed)
+        _check_index_file(path)
         genome = pyfaidx.Fasta(str(path), as_raw=True)
+    except (struct.error, EOFError, zlib.error) as error:  # a bgzip block cut short
+        raise InputError(path, f"the compressed data breaks off ({error}); the file is truncated or damaged: "
+                               "download or compress it again") from None
     except pyfaidx.FastaIndexingError as error:
         if "Bad sequence name" in str(error):
             raise InputError(path, f"a header line has no name ({error}); write a name right after every '>'") from None
+        if _has_crlf(path, compressed):
+            raise InputError(path, "has Windows line ends (CRLF), which the FASTA index cannot use; convert it "
+                                   f"with `dos2unix {path}` (or `sed -i 's/\\r$//' {path}`)") from None
         raise InputError(path, f"cannot index it: {error} Rewrap the sequence lines to one width "
                                f"(e.g. `seqkit seq -w 60`).") from None
     except pyfaidx.UnsupportedCompressionFormat as error:

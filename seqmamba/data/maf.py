@@ -105,6 +105,10 @@ def _extract(maf_path: Path, out_dir: Path, species: dict[str, str]) -> dict[str
                 _count(tallies[row.prefix], seq, ref_codes, row.text)
         for out in outs.values():
             out.close()
+        if absent := [name for prefix, name in species.items() if not seen[prefix]]:
+            prefixes = ", ".join(prefix for prefix, name in species.items() if name in absent)
+            raise InputError(maf_path, f"holds no rows of {', '.join(absent)} (source prefixes {prefixes}); "
+                                       "give a MAF of the apes")
         record_written(out_dir, [*(path.name for path in paths.values()), SUMMARY_NAME, MANIFEST_NAME])
         for prefix, tmp in tmp_paths.items():
             tmp.replace(paths[prefix])
@@ -163,6 +167,9 @@ def _blocks(path: Path) -> Iterator[tuple[int, list[_Row]]]:
 def _parse_s(path: Path, line: str, line_no: int, block: int) -> _Row:
     """Read `s src start size strand srcSize text`, refusing anything else with the line number."""
     fields = line.split()
+    if "\0" in line or "\ufffd" in line:
+        raise InputError(path, f"line {line_no} (block {block}): holds NUL or non-ASCII bytes; the file is damaged, "
+                               "get a fresh copy")
     try:
         if len(fields) != 7 or fields[4] not in ("+", "-"):
             raise ValueError

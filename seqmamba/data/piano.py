@@ -21,6 +21,7 @@ import numpy as np
 from seqmamba.data.audio_datasets import youtubemix_split_files
 from seqmamba.data.audio_io import SAMPLE_RATE, load_audio, write_wav
 from seqmamba.errors import InputError
+from seqmamba.limits import check_disk, check_memory
 from seqmamba.outputs import check_empty_folder, output_folder, written_atomically
 
 FLUIDSYNTH = "fluidsynth"
@@ -31,6 +32,7 @@ TRANSPOSE_RANGE = (-5, 6)  # semitones, upper bound exclusive
 PIECE_PEAK = 0.8
 PAUSE_S = 0.75
 FILE_SECONDS = 60
+MAX_PIECE_MINUTES = 2.5  # a chorale is at most ~150 quarter notes: 2.5 minutes at the slowest tempo
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,12 @@ def make_piano(out: str | Path, minutes: int = 20, seed: int = 0, workers: int |
     sf2 = soundfont()
     rng = np.random.default_rng(seed)
     scores = [str(s) for s in rng.permutation(chorale_scores())]
+    if minutes > len(scores) * MAX_PIECE_MINUTES:
+        raise InputError("--minutes", f"{minutes} is more than music21's {len(scores)} chorales can fill (under "
+                                      f"{len(scores) * MAX_PIECE_MINUTES:.0f} minutes); ask for fewer")
+    samples = minutes * FILE_SECONDS * SAMPLE_RATE
+    check_memory("--minutes", samples * 4 * 2, f"{minutes} minutes of audio")  # float32, pieces and their join
+    check_disk("--minutes", out, samples * 2, f"{minutes} minutes of 16-bit WAV")
     plans = [PiecePlan(s, int(rng.integers(*TRANSPOSE_RANGE)), int(rng.integers(*TEMPO_RANGE, endpoint=True)))
              for s in scores]
     needed, pieces, starts, total = minutes * FILE_SECONDS * SAMPLE_RATE, [], [], 0

@@ -53,12 +53,16 @@ def read_records(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
     number = 0
     try:
         with (gzip.open if gzipped else open)(path, "rt", errors="replace") as handle:
-            if kind == "fasta":
-                for number, (title, seq) in enumerate(SimpleFastaParser(handle), start=1):
-                    yield title.split(None, 1)[0] if title.strip() else f"record{number}", seq
-            else:
-                for number, (title, seq, _) in enumerate(FastqGeneralIterator(handle), start=1):
-                    yield title.split(None, 1)[0] if title.strip() else f"record{number}", seq
+            parsed = (SimpleFastaParser(handle) if kind == "fasta"
+                      else ((title, seq) for title, seq, _ in FastqGeneralIterator(handle)))
+            for number, (title, seq) in enumerate(parsed, start=1):
+                read_id = title.split(None, 1)[0] if title.strip() else f"record{number}"
+                if "\0" in seq or "\0" in title:
+                    raise InputError(path, f"record {number} ({read_id[:40]!r}) holds NUL bytes: the file is binary or "
+                                           "damaged, not a read file; check how it was written")
+                yield read_id, seq
+    except InputError:
+        raise
     except ValueError as error:
         raise InputError(path, f"record {number + 1}: malformed {kind.upper()} ({error})") from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:

@@ -30,6 +30,7 @@ from seqmamba.data.windows import MAX_DRAWS, n_fraction
 from seqmamba.errors import InputError
 
 MANIFEST_COLUMNS = ("species", "fasta")
+RESERVED_NAMES = ("unclassified", "empty")  # calls `seqmamba classify` writes besides the species
 Region = tuple[int, int]  # [start, end) in joined coordinates
 
 
@@ -48,8 +49,11 @@ def read_manifest(path: str | os.PathLike) -> list[SpeciesEntry]:
     if not path.is_file():
         raise InputError(path, "no such manifest; give a TSV with columns species and fasta "
                                "(`seqmamba data apes --out DIR` writes DIR/species.tsv)")
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t"))
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, delimiter="\t"))
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"not UTF-8 text (byte {error.start}); save the manifest as UTF-8") from None
     rows = [(number, row) for number, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
     if not rows:
         raise InputError(path, "empty manifest; expected a header line 'species<TAB>fasta' and one line per species")
@@ -66,9 +70,15 @@ def read_manifest(path: str | os.PathLike) -> list[SpeciesEntry]:
         name = cells["species"]
         if not name or any(e.name == name for e in entries):
             raise InputError(path, f"line {number}: species name {name!r} is empty or used twice; names must be unique")
+        if name.lower() in RESERVED_NAMES:
+            raise InputError(path, f"line {number}: species name {name!r} is what classify calls reads of no species; "
+                                   "rename the species")
         fasta = path.parent / cells["fasta"]
         if not fasta.is_file():
             raise InputError(path, f"line {number}: FASTA {fasta} does not exist (paths are relative to the manifest)")
+        if twin := next((e for e in entries if e.fasta.resolve() == fasta.resolve()), None):
+            raise InputError(path, f"line {number}: FASTA {fasta} is also species {twin.name!r}'s; every species "
+                                   "needs its own genome")
         bed = path.parent / cells["bed"] if cells.get("bed") else None
         if bed is not None and not bed.is_file():
             raise InputError(path, f"line {number}: BED {bed} does not exist (paths are relative to the manifest)")

@@ -140,12 +140,15 @@ def read_likelihoods(tsv: str | Path, folder: str | Path) -> tuple[list[Path], n
     tsv, folder = Path(tsv), Path(folder)
     if not tsv.is_file():
         raise InputError(tsv, "no such likelihood file; `seqmamba audio generate` writes DIR/samples.tsv")
-    lines = tsv.read_text().splitlines()
+    try:
+        lines = tsv.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise InputError(tsv, f"not UTF-8 text (byte {error.start}); give the samples.tsv of audio generate") from None
     header = lines[0].split("\t") if lines else []
     if "file" not in header or "log_likelihood" not in header:
         raise InputError(tsv, f"needs tab-separated columns file and log_likelihood, found {header}")
     file_col, ll_col = header.index("file"), header.index("log_likelihood")
-    files, values = [], []
+    files, values, lines_of = [], [], {}
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -160,8 +163,15 @@ def read_likelihoods(tsv: str | Path, folder: str | Path) -> tuple[list[Path], n
         path = Path(name) if Path(name).is_absolute() else folder / Path(name).name
         if not path.is_file():
             raise InputError(f"{tsv}:{number}", f"names {name}, which is not in {folder}")
+        if path.resolve() in lines_of:
+            raise InputError(f"{tsv}:{number}", f"lists {name} again (first on line {lines_of[path.resolve()]}); "
+                                                "each clip needs one likelihood")
+        lines_of[path.resolve()] = number
         files.append(path)
         values.append(value)
     if not files:
         raise InputError(tsv, "lists no clips")
+    if missing := [f for f in audio_files(folder) if f.resolve() not in lines_of]:
+        raise InputError(tsv, f"has no likelihood for {len(missing)} of the {len(missing) + len(files)} clips in "
+                              f"{folder} (e.g. {missing[0].name}); give the samples.tsv written with these clips")
     return files, np.array(values)

@@ -65,6 +65,9 @@ class SpeciesDataModule(lightning.LightningDataModule):
             if self.hparams[name] < 1:
                 raise ValueError(f"{name} must be at least 1, got {self.hparams[name]}")
         check_split_fractions(valid_fraction, test_fraction)
+        for name in ("rc_prob", "max_n_fraction"):
+            if not 0 <= self.hparams[name] <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {self.hparams[name]}")
         self.genomes: list[JoinedGenome] | None = None
         self.regions: list[dict[str, list[Region]]] | None = None
         self._fixed: dict[str, FixedWindows] = {}

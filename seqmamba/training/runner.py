@@ -18,6 +18,7 @@ Parse errors and `--help` go to the dispatcher (`seqmamba/cli.py`), which prints
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import math
@@ -31,11 +32,10 @@ from types import FrameType
 
 import lightning
 import torch
-import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from seqmamba.training.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
 from seqmamba.errors import HelpRequested, InputError, RunFailed, RunInterrupted
@@ -43,6 +43,7 @@ from seqmamba.outputs import folder_lock
 from seqmamba.training.run_folder import check_run_dir, record_run_files, remove_run_files
 from seqmamba.training.summaries import plot_losses, write_summary
 from seqmamba.training.loaders import resume_mid_epoch
+from seqmamba.yaml_files import load_yaml, parse_yaml
 
 OLD_CONFIG_KEYS = {"run_dir": "out", "seed_everything": "seed"}  # in config.yaml of earlier runs; until the next release
 HIDDEN = "==SUPPRESS=="  # the parser's mark for a setting that is read but left out of --help
@@ -244,30 +245,35 @@ def quiet_lightning(verbose: bool) -> None:
 
 def check_config_files(argv: list[str]) -> None:
     """YAML files named on the command line (and the files they name) exist and parse: errors name the file."""
-    for flag, value in zip(argv, argv[1:]):
-        if flag == "--config" or (flag.startswith("--") and value.endswith((".yaml", ".yml"))):
-            check_yaml_file(Path(value), flag)
+    pairs = [(flag, value) for flag, value in zip(argv, argv[1:]) if flag.startswith("--")]
+    pairs += [tuple(arg.split("=", 1)) for arg in argv if arg.startswith("--") and "=" in arg]
+    for flag, value in pairs:
+        if flag == "--config" or value.endswith((".yaml", ".yml")):
+            check_yaml_file(Path(value), flag, set())
+        elif "&" in value and "*" in value:  # the parser reads values as YAML too: an inline alias bomb
+            parse_yaml(value, flag, "setting")
 
 
-def check_yaml_file(path: Path, flag: str) -> None:
-    """One config file: exists, parses, and every `.yaml` it names exists (beside it, as jsonargparse reads it)."""
+def check_yaml_file(path: Path, flag: str, seen: set[Path]) -> None:
+    """One config file: exists, parses (aliases bounded), and every `.yaml` it names (beside it, as jsonargparse
+    reads it) does too."""
     if not path.is_file():
         raise InputError(path, f"no such config file (given to {flag}); presets live in configs/")
-    try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InputError(path, f"not valid YAML: {where}{getattr(error, 'problem', None) or error}") from None
-    stack = [content]
+    if path.resolve() in seen:
+        return
+    seen.add(path.resolve())
+    stack = [load_yaml(path, "config file")]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, str) and node.endswith((".yaml", ".yml")) and not (path.parent / node).is_file():
-            raise InputError(path, f"names {node!r}, which does not exist beside it; presets live in configs/models/")
+        elif isinstance(node, str) and node.endswith((".yaml", ".yml")):
+            preset = path.parent / node
+            if not preset.is_file():
+                raise InputError(path, f"names {node!r}, which does not exist beside it; presets live in configs/models/")
+            check_yaml_file(preset, str(path), seen)
 
 
 def setting_error(error: ValueError, keys: list[str]) -> InputError:
@@ -325,8 +331,11 @@ def parse(cli_class: type[RunCLI], model_class, datamodule_class, argv: list[str
     check_config_files(argv)
     if default_config is not None and "--config" not in argv:
         argv = ["--config", default_config, *argv]
-    return cli_class(model_class, datamodule_class, args=argv, run=False, save_config_callback=None,
-                     trainer_defaults=trainer_defaults(), parser_kwargs={"exit_on_error": False})
+    try:
+        return cli_class(model_class, datamodule_class, args=argv, run=False, save_config_callback=None,
+                         trainer_defaults=trainer_defaults(), parser_kwargs={"exit_on_error": False})
+    except MisconfigurationException as error:  # Trainer settings (e.g. --trainer.devices 0): Lightning names them
+        raise InputError("command line", f"{str(error).splitlines()[0][:300]} (run with --help-all for every setting)") from None
 
 
 def given_on_command_line(argv: list[str], flag: str) -> bool:
@@ -357,7 +366,9 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
             check(model, data)
     data.setup("fit")  # reads the data now: a bad input fails before the run directory is touched
     if resume is not None:
-        check_state_dict_fits(resume, load_checkpoint(resume), model)
+        checkpoint = load_checkpoint(resume)
+        check_state_dict_fits(resume, checkpoint, model)
+        check_same_batches(resume, checkpoint, data)
     with contextlib.ExitStack() as held:
         if rank_zero:  # one command at a time in a run folder, for the whole run
             held.enter_context(folder_lock(run_dir, "--out"))
@@ -371,6 +382,12 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
                 guard.save_last(trainer)  # the final weights, whatever the epoch or step count
         except RunInterrupted as stopped:
             raise RunInterrupted(stopped.signum, resume_hint(command, run_dir, guard, trainer), rank_zero) from None
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            kept = f"{guard.last_path} keeps the last save" if guard.last_path.exists() else "no checkpoint was saved"
+            raise RunFailed(f"the disk filled while writing {error.filename or run_dir}; {kept}. Free space and "
+                            f"continue with `seqmamba {command} --config {run_dir / 'config.yaml'} --resume last`") from None
         except SIGTERMException:  # a signal before training started (sanity check), when Lightning's handler was active
             kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
             raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}", rank_zero) from None
@@ -404,6 +421,15 @@ def start_run_folder(cli: RunCLI, run_dir: Path, resume: Path | None, overwrite:
     for old in OLD_CONFIG_KEYS:
         config[old] = None  # left out of the file: the new names carry the values
     cli.parser.save(config, run_dir / f"{name}.yaml", overwrite=True, multifile=False)
+
+
+def check_same_batches(path: Path, checkpoint: dict, data: lightning.LightningDataModule) -> None:
+    """A resumed run skips the batches already trained on: only the same batch size makes that skip exact."""
+    saved = checkpoint.get("datamodule_hyper_parameters", {}).get("batch_size")
+    current = data.hparams.get("batch_size", getattr(data, "batch_size", None))
+    if saved is not None and current is not None and saved != current:
+        raise InputError("data.batch_size", f"is {current}, but {path} was trained with {saved}; resume with "
+                                            f"data.batch_size {saved} (the run's own --config), or start a new run")
 
 
 def resume_hint(command: str, run_dir: Path, guard: RunGuard, trainer: lightning.Trainer) -> str:
