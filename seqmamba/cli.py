@@ -18,6 +18,8 @@ COMMANDS = {  # word -> (module with main(argv), one line of help)
     "audio": ("seqmamba.commands.audio", "audio train | generate: waveform models (SaShiMi U-Net of Mamba blocks)"),
     "sc09": ("seqmamba.commands.sc09", "sc09 train-classifier | score: digit classifier, FID / IS / mIS / AM / NDB"),
     "data": ("seqmamba.commands.data", "data fetch | apes | make-digits | make-piano: datasets and stand-ins"),
+    "app": ("seqmamba.commands.app", "the local web page over a folder of runs: Runs, Classify, Generate, Score"),
+    "report": ("seqmamba.commands.report", "write RUN_DIR/report.html, one self-contained page of a run"),
 }
 
 

@@ -42,7 +42,8 @@ from seqmamba.training.summaries import plot_losses, write_summary
 from seqmamba.training.loaders import resume_mid_epoch
 
 RUN_MARKERS = ("config.yaml", "checkpoints", "summary.json")  # any of these: the folder holds a run
-RUN_OUTPUTS = ("config*.yaml", "checkpoints", "logs", "logs-*", "tensorboard", "summary.json", "*.png", "*.csv")
+RUN_OUTPUTS = ("config*.yaml", "checkpoints", "logs", "logs-*", "tensorboard", "summary.json", "*.png", "*.csv",
+               "report.html")
 
 
 @dataclass
@@ -347,8 +348,19 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
     summary = json_safe({**summary, "steps": trainer.global_step, "checkpoint": str(guard.last_path)})
     write_summary(run_dir, summary)
     plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", summary.get("baseline_loss"))
-    print(f"run directory: {run_dir} (summary.json, loss.png, checkpoints/)")
+    write_run_report(run_dir)
+    print(f"run directory: {run_dir} (summary.json, loss.png, report.html, checkpoints/)")
     return summary
+
+
+def write_run_report(run_dir: Path) -> None:
+    """report.html beside the summary; the run has succeeded already, so a failure here is a note, not an error."""
+    try:
+        from apps.report import write_report
+
+        write_report(run_dir)
+    except Exception as error:  # noqa: BLE001  a page that could not be drawn must not fail a finished run
+        print(f"note: report.html not written ({type(error).__name__}: {error}); try `seqmamba report {run_dir}`")
 
 
 def resume_hint(command: str, run_dir: Path, guard: RunGuard, trainer: lightning.Trainer) -> str:
