@@ -169,13 +169,14 @@ def create_app(runs: Path, max_upload_mb: float = 200, device: str = "cpu") -> F
     @app.post("/score")
     def score_start():
         classifier = chosen_checkpoint("score")
-        samples = inside(root, request.form.get("samples", ""))
+        samples = request.form.get("samples", "")
         problem = ("choose a digit classifier checkpoint found under the runs folder" if classifier is None else
-                   "choose a folder of clips under the runs folder" if samples is None or not samples.is_dir() else None)
+                   "choose a folder of .wav clips under the runs folder"
+                   if Path(samples) not in choices("score")["folders"] else None)
         if problem:
             return form_page("score.html", 400, job=None, page="score", error=problem, **choices("score"))
         job = board.folder("score")
-        board.start(job, lambda job: score_job(job, classifier, samples, device))
+        board.start(job, lambda job: score_job(job, classifier, root / samples, device))
         return redirect(url_for("score_result", job_id=job.id), 303)
 
     @app.get("/score/<job_id>")
