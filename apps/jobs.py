@@ -54,6 +54,8 @@ class JobBoard:
                 job.state, job.message = "done", "done"
             except UserFacingError as error:
                 job.state, job.message = "failed", str(error)
+            except SystemExit:  # a command's parser refused the settings (it printed why)
+                job.state, job.message = "failed", "the command refused these settings"
             except Exception as error:  # noqa: BLE001  the page must say something, the server must stay up
                 traceback.print_exc()
                 job.state, job.message = "failed", f"{type(error).__name__}: {error}"

@@ -16,7 +16,7 @@ from seqmamba.training.summaries import plot_losses
 PASTE_LIMIT = 10_000_000  # characters of pasted reads
 
 
-def create_app(runs: Path, max_upload_mb: float = 200, device: str = "cpu") -> Flask:
+def create_app(runs: Path, max_upload_mb: float = 200, device: str = "auto") -> Flask:
     """The app over one runs folder; its own outputs go under RUNS/app/."""
     root = runs.resolve()
     app = Flask(__name__)
@@ -28,9 +28,6 @@ def create_app(runs: Path, max_upload_mb: float = 200, device: str = "cpu") -> F
     def helpers() -> dict:
         return {"asset": lambda path: url_for("files", relative=Path(path).resolve().relative_to(root).as_posix()),
                 "report": False}
-
-    def form_page(template: str, status: int = 200, **values):
-        return render_template(template, **values), status
 
     def under_root(relative: str) -> Path:
         if (path := inside(root, relative)) is None:
@@ -77,13 +74,6 @@ def create_app(runs: Path, max_upload_mb: float = 200, device: str = "cpu") -> F
             abort(404)
         return jsonify(job.as_json())
 
-    def job_page(kind: str, job_id: str):
-        job = board.get(job_id)
-        if job is None or job.kind != kind:
-            abort(404)
-        return render_template(f"{kind}.html", job=job, folder=job.folder, page=kind,
-                               **choices(kind))
-
     def choices(kind: str) -> dict:
         if kind == "classify":
             return {"checkpoints": checkpoints_of(root, "finetune")}
@@ -93,62 +83,64 @@ def create_app(runs: Path, max_upload_mb: float = 200, device: str = "cpu") -> F
                 "folders": sorted({p.parent.relative_to(root) for p in root.rglob("*.wav")
                                    if "checkpoints" not in p.parts})}
 
-    def chosen_checkpoint(kind: str) -> Path | None:
+    def chosen_checkpoint() -> Path | None:
         relative = request.form.get("checkpoint", "")
         path = inside(root, relative)
         return path if path is not None and path.is_file() and path.suffix == ".ckpt" else None
 
-    @app.get("/classify")
-    def classify_form():
-        return render_template("classify.html", job=None, page="classify", **choices("classify"))
+    def start(kind: str, problem: str | None, work, prepare=None):
+        """The form again with the problem (400), or a new job and a redirect to its page."""
+        if problem:
+            return render_template(f"{kind}.html", job=None, page=kind, error=problem, **choices(kind)), 400
+        job = board.folder(kind)
+        if prepare is not None:
+            prepare(job)
+        board.start(job, work)
+        return redirect(url_for("job_page", kind=kind, job_id=job.id), 303)
+
+    @app.get("/<any(classify, generate, score):kind>")
+    def form(kind: str):
+        return render_template(f"{kind}.html", job=None, page=kind, **choices(kind))
+
+    @app.get("/<any(classify, generate, score):kind>/<job_id>")
+    def job_page(kind: str, job_id: str):
+        job = board.get(job_id)
+        if job is None or job.kind != kind:
+            abort(404)
+        return render_template(f"{kind}.html", job=job, folder=job.folder, page=kind, **choices(kind))
 
     @app.post("/classify")
     def classify_start():
-        checkpoint = chosen_checkpoint("classify")
+        checkpoint = chosen_checkpoint()
         upload, pasted = request.files.get("reads"), request.form.get("pasted", "").strip()
+        has_file = bool(upload and upload.filename)
         problem = ("choose a species checkpoint found under the runs folder" if checkpoint is None else
-                   "upload a FASTA/FASTQ file (plain or .gz) or paste reads" if not (upload and upload.filename) and not pasted
-                   else f"pasted text is over {PASTE_LIMIT:,} characters; upload a file" if len(pasted) > PASTE_LIMIT
+                   "upload a FASTA/FASTQ file (plain or .gz) or paste reads" if not has_file and not pasted else
+                   f"pasted text is over {PASTE_LIMIT:,} characters; upload a file" if len(pasted) > PASTE_LIMIT
                    else None)
-        if problem:
-            return form_page("classify.html", 400, job=None, page="classify", error=problem, **choices("classify"))
-        job = board.folder("classify")
-        reads = job.folder / "reads"
-        if upload and upload.filename:
-            upload.save(reads)
-        else:
-            reads.write_text(pasted + "\n")
-        board.start(job, lambda job: classify_job(job, reads, checkpoint, device))
-        return redirect(url_for("classify_result", job_id=job.id), 303)
 
-    @app.get("/classify/<job_id>")
-    def classify_result(job_id: str):
-        return job_page("classify", job_id)
+        def save_reads(job) -> None:  # in the request: the upload is read from it
+            if has_file:
+                upload.save(job.folder / "reads")
+            else:
+                (job.folder / "reads").write_text(pasted + "\n")
 
-    @app.get("/generate")
-    def generate_form():
-        return render_template("generate.html", job=None, page="generate", **choices("generate"))
+        return start("classify", problem, lambda job: classify_job(job, job.folder / "reads", checkpoint, device),
+                     save_reads)
 
     @app.post("/generate")
     def generate_start():
-        checkpoint = chosen_checkpoint("generate")
+        checkpoint = chosen_checkpoint()
         try:
             n, seconds = int(request.form.get("n", 4)), float(request.form.get("seconds", 1))
             temperature, top_p = float(request.form.get("temperature", 1)), float(request.form.get("top_p", 1))
         except ValueError:
-            n = 0
+            n = seconds = temperature = top_p = 0
         problem = ("choose an audio checkpoint found under the runs folder" if checkpoint is None else
                    "n must be a whole number from 1 to 256 and the numbers valid" if not 1 <= n <= 256 else
                    "seconds must lie in (0, 60]" if not 0 < seconds <= 60 else None)
-        if problem:
-            return form_page("generate.html", 400, job=None, page="generate", error=problem, **choices("generate"))
-        job = board.folder("generate")
-        board.start(job, lambda job: generate_job(job, checkpoint, n, seconds, temperature, top_p, device))
-        return redirect(url_for("generate_result", job_id=job.id), 303)
-
-    @app.get("/generate/<job_id>")
-    def generate_result(job_id: str):
-        return job_page("generate", job_id)
+        return start("generate", problem,
+                     lambda job: generate_job(job, checkpoint, n, seconds, temperature, top_p, device))
 
     @app.get("/generate/<job_id>/clips.zip")
     def generate_zip(job_id: str):
@@ -162,26 +154,13 @@ def create_app(runs: Path, max_upload_mb: float = 200, device: str = "cpu") -> F
         buffer.seek(0)
         return send_file(buffer, mimetype="application/zip", as_attachment=True, download_name=f"clips-{job_id}.zip")
 
-    @app.get("/score")
-    def score_form():
-        return render_template("score.html", job=None, page="score", **choices("score"))
-
     @app.post("/score")
     def score_start():
-        classifier = chosen_checkpoint("score")
-        samples = request.form.get("samples", "")
+        classifier, samples = chosen_checkpoint(), request.form.get("samples", "")
         problem = ("choose a digit classifier checkpoint found under the runs folder" if classifier is None else
                    "choose a folder of .wav clips under the runs folder"
                    if Path(samples) not in choices("score")["folders"] else None)
-        if problem:
-            return form_page("score.html", 400, job=None, page="score", error=problem, **choices("score"))
-        job = board.folder("score")
-        board.start(job, lambda job: score_job(job, classifier, root / samples, device))
-        return redirect(url_for("score_result", job_id=job.id), 303)
-
-    @app.get("/score/<job_id>")
-    def score_result(job_id: str):
-        return job_page("score", job_id)
+        return start("score", problem, lambda job: score_job(job, classifier, root / samples, device))
 
     @app.errorhandler(404)
     def not_found(error):

@@ -25,9 +25,9 @@ TINY_RESNEXT = ["--model.resnext.depth", "11", "--model.resnext.cardinality", "2
                 "--data.batch_size", "10", "--data.num_workers", "0"]
 
 
-def tone_digits(root):
-    """Ten labels x 3 tone clips of 0.1 s; one clip of each label held out for validation, one for test."""
-    t = np.arange(1600) / 16000
+def tone_digits(root, samples: int = 1600):
+    """Ten labels x 3 tone clips (SC09 layout); the last two of each label held out, one valid, one test."""
+    t = np.arange(samples) / 16000
     for k, label in enumerate(SC09_LABELS):
         for j in range(3):
             write_wav(root / label / f"v{j}_nohash_0.wav", 0.5 * np.sin(2 * np.pi * (300 + 40 * k + 7 * j) * t))

@@ -8,7 +8,7 @@ from seqmamba.errors import InputError
 
 
 def app(runs: Path = Path("runs"), host: str = "127.0.0.1", port: int = 8765, max_upload_mb: float = 200,
-        device: str = "cpu") -> None:
+        device: str = "auto") -> None:
     """Serve the app on host:port (this machine only unless --host says otherwise) until Ctrl+C.
 
     Args:
