@@ -184,3 +184,8 @@ def test_report_is_one_self_contained_file(app_runs, tmp_path, capsys):
     assert "test_bits_per_sample" in (runs / "audio" / "report.html").read_text()
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no config.yaml" in capsys.readouterr().err
+
+
+def test_app_command_refuses_a_missing_runs_folder(tmp_path, capsys):
+    assert main(["app", "--runs", str(tmp_path / "none")]) == 2
+    assert "no such runs folder" in capsys.readouterr().err

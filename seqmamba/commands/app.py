@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from seqmamba.errors import InputError
@@ -18,18 +19,30 @@ def app(runs: Path = Path("runs"), host: str = "127.0.0.1", port: int = 8765, ma
         max_upload_mb: largest read file the Classify page accepts
         device: where classify, generate and score run (cpu, cuda, auto)
     """
+    from werkzeug.serving import make_server
+
     from apps.server import create_app
 
     if not runs.is_dir():
         raise InputError(runs, "no such runs folder; give --runs DIR, the folder your runs' --run_dir point into")
     if not 0 < port < 65536:
         raise InputError("--port", f"must lie in 1..65535, got {port}")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:  # werkzeug would exit on its own
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise InputError(f"{host}:{port}", f"cannot listen there ({error.strerror}); choose another --port") from None
+    server = make_server(host, port, create_app(runs, max_upload_mb, device), threaded=True)
     print(f"seqmamba app: http://{host}:{port}/ over {runs.resolve()} (Ctrl+C stops it)", flush=True)
-    create_app(runs, max_upload_mb, device).run(host=host, port=port, threaded=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("seqmamba app: stopped")
 
 
 def main(argv: list[str]) -> None:
     """Parse the flags of `app` and serve."""
     from jsonargparse import CLI
 
-    CLI(app, args=argv)
+    CLI(app, args=argv, prog="seqmamba app")

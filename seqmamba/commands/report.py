@@ -29,4 +29,4 @@ def main(argv: list[str]) -> None:
     """Parse RUN_DIR and write its report."""
     from jsonargparse import CLI
 
-    CLI(report, args=argv)
+    CLI(report, args=argv, prog="seqmamba report")
