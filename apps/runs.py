@@ -68,7 +68,8 @@ def run_status(run_dir: Path, command: str, config: dict) -> tuple[str, str]:
         goal = (f" of {trainer['max_steps']} steps" if (trainer.get("max_steps") or -1) > 0 else
                 f", epoch {epoch + 1} of {trainer['max_epochs']}" if trainer.get("max_epochs") else "")
         return "running", f"running: step {step}{goal}"
-    return "stopped", f"stopped at step {step}; continue with `seqmamba {command} --config {run_dir / 'config.yaml'} --resume last`"
+    resume = f"seqmamba {command} --config {run_dir / 'config.yaml'} --resume last"
+    return "stopped", f"stopped at step {step}; continue with `{resume}`"
 
 
 def read_run(run_dir: Path, root: Path) -> Run | None:
@@ -88,8 +89,9 @@ def read_run(run_dir: Path, root: Path) -> Run | None:
         summary = {}
     status, status_line = run_status(run_dir, KINDS[kind], config)
     checkpoints = [(p, p.stat().st_size) for p in sorted((run_dir / "checkpoints").glob("*.ckpt"))]
+    figures = sorted(run_dir.glob("*.png")) + sorted(run_dir.glob("*/spectrograms.png"))  # the run's, its samples'
     return Run(run_dir, run_dir.relative_to(root).as_posix(), kind, f"seqmamba {KINDS[kind]}", status, status_line,
-               config_text, summary, sorted(run_dir.glob("*.png")), checkpoints,
+               config_text, summary, figures, checkpoints,
                sorted(p for p in run_dir.rglob("*.wav") if "checkpoints" not in p.parts)[:8])
 
 

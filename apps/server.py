@@ -48,7 +48,8 @@ def create_app(runs: Path, max_upload_mb: float = 200, device: str = "auto") -> 
         if not path.is_dir() or (run := read_run(path, root)) is None:
             abort(404)
         has_curve = any(f.name == "loss.png" for f in run.figures) or not any(path.glob("logs*/metrics.csv"))
-        return render_template("run.html", run=run, page="runs", curve=None if has_curve else url_for("curve", name=name))
+        curve_url = None if has_curve else url_for("curve", name=name)
+        return render_template("run.html", run=run, page="runs", curve=curve_url)
 
     @app.get("/curve/<path:name>")
     def curve(name: str):

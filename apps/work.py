@@ -31,7 +31,7 @@ def classify_job(job: Job, reads: Path, checkpoint: Path, device: str) -> dict:
 
 
 def write_kraken_report(path: Path, counts: Counter) -> Path:
-    """Kraken's report layout (percent, clade reads, taxon reads, rank code, taxid, name): unclassified, root, species."""
+    """Kraken's report layout (percent, clade reads, taxon reads, rank, taxid, name): unclassified, root, species."""
     total = max(sum(counts.values()), 1)
     unclassified = counts.get("unclassified", 0) + counts.get("empty", 0)
     classified = sum(counts.values()) - unclassified

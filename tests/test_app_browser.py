@@ -17,9 +17,9 @@ from werkzeug.serving import make_server
 from apps.server import create_app
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip install -e .[test])")
-CHROMIUM = next((path for path in (os.environ.get("SEQMAMBA_CHROMIUM"), "/usr/lib/chromium/chromium",
-                                   shutil.which("chromium"), shutil.which("chromium-browser")) if path and Path(path).is_file()),
-                None)
+CANDIDATES = (os.environ.get("SEQMAMBA_CHROMIUM"), "/usr/lib/chromium/chromium", shutil.which("chromium"),
+              shutil.which("chromium-browser"))  # Debian's real binary first: /usr/bin/chromium is a shell wrapper
+CHROMIUM = next((path for path in CANDIDATES if path and Path(path).is_file()), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (make system-packages installs it)")
 TIMEOUT_MS = 120_000  # the CI machine's 2 cores also train and sample
 

@@ -32,7 +32,8 @@ def app(runs: Path = Path("runs"), host: str = "127.0.0.1", port: int = 8765, ma
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise InputError(f"{host}:{port}", f"cannot listen there ({error.strerror}); choose another --port") from None
+            raise InputError(f"{host}:{port}", f"cannot listen there ({error.strerror}); choose another --port") \
+                from None
     server = make_server(host, port, create_app(runs, max_upload_mb, device), threaded=True)
     print(f"seqmamba app: http://{host}:{port}/ over {runs.resolve()} (Ctrl+C stops it)", flush=True)
     try:
