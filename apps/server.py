@@ -22,11 +22,11 @@ def create_app(runs: Path, max_upload_mb: float = 200, device: str = "auto") -> 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 2**20)
     board = JobBoard(root / APP_FOLDER)
-    app.extensions["seqmamba_jobs"] = board
 
     @app.context_processor
     def helpers() -> dict:
-        return {"asset": lambda path: url_for("files", relative=Path(path).resolve().relative_to(root).as_posix()),
+        """Templates name files by path; the page links them through /files/ (which refuses links that lead out)."""
+        return {"asset": lambda path: url_for("files", relative=Path(path).relative_to(root).as_posix()),
                 "report": False}
 
     def under_root(relative: str) -> Path:

@@ -192,3 +192,16 @@ def test_report_is_one_self_contained_file(app_runs, tmp_path, capsys):
 def test_app_command_refuses_a_missing_runs_folder(tmp_path, capsys):
     assert main(["app", "--runs", str(tmp_path / "none")]) == 2
     assert "no such runs folder" in capsys.readouterr().err
+
+
+def test_a_figure_linked_out_of_the_runs_folder_is_not_served(client, app_runs, tmp_path):
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"\x89PNG secret")
+    link = app_runs[0] / "pretrain" / "linked.png"
+    link.symlink_to(outside)
+    try:
+        page = client.get("/runs/pretrain")
+        assert page.status_code == 200 and "/files/pretrain/linked.png" in page.get_data(as_text=True)
+        assert client.get("/files/pretrain/linked.png").status_code == 404
+    finally:
+        link.unlink()
