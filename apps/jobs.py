@@ -36,7 +36,7 @@ class JobBoard:
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
 
-    def folder(self, kind: str) -> Job:
+    def new_job(self, kind: str) -> Job:
         """A new job with its own fresh folder (the upload goes there before the work starts)."""
         job_id = uuid.uuid4().hex[:12]
         job = Job(job_id, kind, self.app_root / kind / job_id)

@@ -93,7 +93,7 @@ def create_app(runs: Path, max_upload_mb: float = 200, device: str = "auto") -> 
         """The form again with the problem (400), or a new job and a redirect to its page."""
         if problem:
             return render_template(f"{kind}.html", job=None, page=kind, error=problem, **choices(kind)), 400
-        job = board.folder(kind)
+        job = board.new_job(kind)
         if prepare is not None:
             prepare(job)
         board.start(job, work)

@@ -39,7 +39,9 @@ def write_kraken_report(path: Path, counts: Counter) -> Path:
     rows += [(n, n, "S", 0, f"  {name}") for name, n in counts.most_common() if name not in ("unclassified", "empty")]
     lines = ["\t".join(KRAKEN_COLUMNS)] + [f"{100 * clade / total:.2f}\t{clade}\t{taxon}\t{rank}\t{taxid}\t{name}"
                                           for clade, taxon, rank, taxid, name in rows]
-    path.write_text("\n".join(lines) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
     return path
 
 
