@@ -1,8 +1,9 @@
 # Two commands do all set-up on a fresh machine: `make demo` (the main job) and `make test`.
 VENV ?= .venv
 PYTHON ?= python3
-# Debian packages the audio stand-ins and the ape data come from (tests use them too).
-SYSTEM_PACKAGES = espeak-ng fluidsynth fluid-soundfont-gm maffilter-examples
+# Debian packages the audio stand-ins and the ape data come from (tests use them too), and the browser the app's
+# tests drive (through the playwright package, which is told to use it: `playwright install` is never needed).
+SYSTEM_PACKAGES = espeak-ng fluidsynth fluid-soundfont-gm maffilter-examples chromium
 
 $(VENV)/.installed: pyproject.toml
 	@$(MAKE) --no-print-directory system-packages
@@ -18,8 +19,8 @@ system-packages:  ## install the Debian packages where we may (root with apt-get
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else echo "seqmamba: some Debian packages are missing; install them with: sudo apt-get install $(SYSTEM_PACKAGES)"; fi
 
-demo: $(VENV)/.installed  ## pretrain a DNA model on the lambda phage genome shipped in data/
-	$(VENV)/bin/seqmamba pretrain --config configs/dna/lambda-demo.yaml --overwrite true
+demo: $(VENV)/.installed  ## the four jobs on CPU (pretrain, fine-tune + classify, audio, digit scores) in runs/demo/
+	SEQMAMBA=$(VENV)/bin/seqmamba PYTHON=$(VENV)/bin/python bash pipelines/demo.sh
 
 test: $(VENV)/.installed  ## the test suite (CUDA tests skip without a GPU and mamba-ssm)
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider

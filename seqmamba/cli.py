@@ -23,7 +23,7 @@ from pathlib import Path
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from seqmamba.commands import audio, classify, data, finetune, pretrain, sc09
+from seqmamba.commands import app, audio, classify, data, finetune, pretrain, report, sc09
 from seqmamba.errors import HelpRequested, InputError, UserFacingError
 
 COMMANDS: dict[str, Callable | dict[str, Callable]] = {
@@ -33,6 +33,8 @@ COMMANDS: dict[str, Callable | dict[str, Callable]] = {
     "audio": {"train": audio.train, "generate": audio.generate},
     "sc09": {"train-classifier": sc09.train_classifier, "score": sc09.score},
     "data": {"fetch": data.fetch, "apes": data.apes, "make-digits": data.make_digits, "make-piano": data.make_piano},
+    "app": app.app,
+    "report": report.report,
 }
 TRAINING = {pretrain.main, finetune.main, audio.train, sc09.train_classifier}  # LightningCLI parses their argv
 HELP_FLAGS = ("-h", "--help", "--help-all")

@@ -17,3 +17,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+from app_fixtures import app_runs  # noqa: E402,F401  one runs folder shared by the app's HTTP and browser tests

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from app_fixtures import tone_digits
 
 from seqmamba.cli import main as cli
-from seqmamba.data.audio_datasets import SC09_LABELS
 from seqmamba.data.audio_io import write_wav
 from seqmamba.tasks.optim import warmup_cosine
 
@@ -20,14 +20,7 @@ TINY_DATA = ["--data.seq_len", "256", "--data.batch_size", "4", "--data.num_work
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """Ten labels x 3 tone clips of 256 samples; the last clip of each label held out (one valid, one test)."""
-    root = tmp_path_factory.mktemp("sc09")
-    t = np.arange(256) / 16000
-    for k, label in enumerate(SC09_LABELS):
-        for j in range(3):
-            write_wav(root / label / f"v{j}_nohash_0.wav", 0.5 * np.sin(2 * np.pi * (300 + 40 * k + 7 * j) * t))
-    (root / "validation_list.txt").write_text("".join(f"{label}/v1_nohash_0.wav\n" for label in SC09_LABELS))
-    (root / "testing_list.txt").write_text("".join(f"{label}/v2_nohash_0.wav\n" for label in SC09_LABELS))
-    return root
+    return tone_digits(tmp_path_factory.mktemp("sc09"), samples=256)
 
 
 @pytest.fixture(scope="module")

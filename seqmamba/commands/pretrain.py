@@ -1,7 +1,8 @@
 """`seqmamba pretrain`: next-token training of a Mamba LM on a FASTA genome, in a run directory.
 
 The run machinery (`seqmamba/training/runner.py`) gives it config.yaml, checkpoints/, logs, resume and signal
-handling; this module adds the DNA checks and the report: held-out perplexity beside the unigram baseline.
+handling; this module adds the DNA checks and the report: the test split's perplexity (best checkpoint) beside
+the unigram baseline.
 """
 
 from __future__ import annotations
@@ -27,15 +28,19 @@ def check_vocabulary(model: LanguageModelTask, data: DNADataModule) -> None:
 
 
 def report(run: FinishedRun) -> dict:
-    """Held-out perplexity and bits per base, beside the unigram baseline of the same genome."""
+    """Test-split perplexity of the best checkpoint (lowest validation loss), beside the unigram baseline."""
     from seqmamba.training.summaries import perplexity_line
 
-    (metrics,) = run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
-    baseline = run.datamodule.unigram_perplexity("valid")
-    print(perplexity_line(metrics["val/ppl"], baseline))
-    return {"val_ppl": metrics["val/ppl"], "val_bits_per_base": metrics["val/bits_per_token"],
+    best = run.run_dir / "checkpoints" / "best.ckpt"
+    ckpt_path = str(best) if best.is_file() else None  # no validation ran: the final weights
+    (val,) = run.trainer.validate(run.model, datamodule=run.datamodule, ckpt_path=ckpt_path, verbose=False)
+    (test,) = run.trainer.test(run.model, datamodule=run.datamodule, ckpt_path=ckpt_path, verbose=False)
+    baseline = run.datamodule.unigram_perplexity("test")
+    print(f"test split, {best.name if ckpt_path else 'final weights'}: {perplexity_line(test['test/ppl'], baseline)}")
+    return {"test_ppl": test["test/ppl"], "test_bits_per_base": test["test/bits_per_token"],
+            "val_ppl": val["val/ppl"], "val_bits_per_base": val["val/bits_per_token"],
             "unigram_ppl": baseline, "baseline_loss": math.log(baseline),
-            "parameters": run.model.model.num_parameters()}
+            "evaluated": best.name if ckpt_path else "final weights", "parameters": run.model.model.num_parameters()}
 
 
 def main(argv: list[str]) -> dict:

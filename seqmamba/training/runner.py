@@ -404,7 +404,8 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
         summary = json_safe({**summary, "steps": trainer.global_step, "checkpoint": str(guard.last_path)})
         write_summary(run_dir, summary)
         plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", summary.get("baseline_loss"))
-        print(f"run directory: {run_dir} (summary.json, loss.png, checkpoints/)")
+        write_run_report(run_dir)
+        print(f"run directory: {run_dir} (summary.json, loss.png, report.html, checkpoints/)")
         return summary
 
 
@@ -415,7 +416,7 @@ def start_run_folder(cli: RunCLI, run_dir: Path, resume: Path | None, overwrite:
         remove_run_files(run_dir)
     name = "config" if resume is None else fresh_name(run_dir, "config-resumed", ".yaml")
     logs = fresh_name(run_dir, "logs", "/metrics.csv")  # what RunCSVLogger will choose
-    record_run_files(run_dir, [f"{name}.yaml", f"{logs}/metrics.csv", f"{logs}/hparams.yaml", *outputs])
+    record_run_files(run_dir, [f"{name}.yaml", f"{logs}/metrics.csv", f"{logs}/hparams.yaml", "report.html", *outputs])
     config = cli.config.clone()
     config["overwrite"] = False  # `--config RUN_DIR/config.yaml` must never delete the run it describes
     for old in OLD_CONFIG_KEYS:
@@ -430,6 +431,16 @@ def check_same_batches(path: Path, checkpoint: dict, data: lightning.LightningDa
     if saved is not None and current is not None and saved != current:
         raise InputError("data.batch_size", f"is {current}, but {path} was trained with {saved}; resume with "
                                             f"data.batch_size {saved} (the run's own --config), or start a new run")
+
+
+def write_run_report(run_dir: Path) -> None:
+    """report.html beside the summary; the run has succeeded already, so a failure here is a note, not an error."""
+    try:
+        from apps.report import write_report
+
+        write_report(run_dir)
+    except Exception as error:  # noqa: BLE001  a page that could not be drawn must not fail a finished run
+        print(f"note: report.html not written ({type(error).__name__}: {error}); try `seqmamba report {run_dir}`")
 
 
 def resume_hint(command: str, run_dir: Path, guard: RunGuard, trainer: lightning.Trainer) -> str:
