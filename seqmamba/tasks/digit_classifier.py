@@ -1,8 +1,10 @@
 """The SC09 protocol's digit classifier: a ResNeXt on log-mel images, trained on the SC09 train split.
 
-Batches are {"waveforms": (B, T) float32 clips of the protocol's length, "labels": (B,) digits}.
-The mel front-end runs inside the model (on the GPU when there is one), after augmentation; its
-settings are hyperparameters, so every checkpoint says how its inputs were made.
+Batches are {"waveforms": (B, T) float32 clips of the protocol's length, "labels": (B,) digits}; training
+batches add "seeds" (B,) int64, drawn with the clips from (seed, epoch, index), whose first seeds the batch's
+augmentation, so a resumed run augments as the uninterrupted one did. The mel front-end runs inside the model
+(on the GPU when there is one), after augmentation; its settings are hyperparameters, so every checkpoint
+says how its inputs were made.
 """
 
 from __future__ import annotations
