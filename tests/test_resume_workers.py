@@ -16,8 +16,8 @@ import torch
 from species_fixtures import make_species
 from test_pretrain_cli import LAMBDA
 
-import seqmamba.nn.resnext  # noqa: F401  (imported, its config may be read from checkpoints)
-import seqmamba.nn.sashimi  # noqa: F401
+import seqmamba.nn.sashimi  # noqa: F401  (imported, the settings it holds may be read from checkpoints)
+import seqmamba.tasks.digit_classifier  # noqa: F401
 from seqmamba.cli import main
 from seqmamba.data.audio_datasets import SC09_LABELS
 from seqmamba.data.audio_io import write_wav
@@ -154,8 +154,8 @@ def test_a_signal_during_the_final_evaluation_stops_it_with_the_resume_line(tmp_
             "--trainer.accelerator", "cpu", "--run_dir", str(run_dir)]
     process = start(argv)
     shown = b""
-    while b"Validation DataLoader" not in shown:  # the progress bar: the final evaluation has begun
-        chunk = os.read(process.stderr.fileno(), 4096)
+    while b"Validation DataLoader" not in shown:  # the progress bar (stdout): the final evaluation has begun
+        chunk = os.read(process.stdout.fileno(), 4096)
         assert chunk, shown[-2000:]
         shown += chunk
     process.send_signal(signal.SIGTERM)
