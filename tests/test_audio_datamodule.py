@@ -11,7 +11,7 @@ from seqmamba.data.audio_datasets import IGNORE_INDEX, SC09_LABELS
 from seqmamba.data.audio_io import write_wav
 from seqmamba.errors import InputError
 from seqmamba.tasks.audio_data import AudioDataModule
-from seqmamba.training.loaders import resume_mid_epoch
+from seqmamba.training.loaders import forget_resume_point, resume_mid_epoch
 
 
 @pytest.fixture()
@@ -49,14 +49,35 @@ def test_training_order_is_drawn_from_seed_and_epoch_and_resumes_mid_epoch(sc09_
         data.setup("fit")
         data.trainer = SimpleNamespace(current_epoch=epoch)
         loader = data.train_dataloader()
-        resume_mid_epoch(skip)  # what the run machinery does when it restores a mid-epoch checkpoint
-        return [b["labels"] for b in loader]
+        resume_mid_epoch(0, skip)  # what the run machinery does when it restores a checkpoint saved in epoch 0
+        try:
+            return [b["labels"] for b in loader]
+        finally:
+            forget_resume_point()
     first = epoch_labels(0)
     assert len(first) == 15
     assert torch.equal(torch.cat(first), torch.cat(epoch_labels(0)))
     assert not torch.equal(torch.cat(first), torch.cat(epoch_labels(1)))
     assert not torch.equal(torch.cat(first), torch.cat(epoch_labels(0, epoch=1)))
     assert torch.equal(torch.cat(first[4:]), torch.cat(epoch_labels(0, skip=4)))
+    second = torch.cat(epoch_labels(0, epoch=1))
+    assert torch.equal(second, torch.cat(epoch_labels(0, epoch=1, skip=4)))  # a skip of epoch 0 leaves epoch 1 whole
+
+
+def test_every_iterator_of_the_resumed_epoch_skips_with_workers(sc09_root):
+    """Lightning makes an iterator while configuring optimizers and may drop it; workers prefetch at once."""
+    data = AudioDataModule(str(sc09_root), seq_len=800, batch_size=2, samples_per_epoch=30, num_workers=2)
+    data.setup("fit")
+    data.trainer = SimpleNamespace(current_epoch=1)
+    whole = torch.cat([b["labels"] for b in data.train_dataloader()])
+    resume_mid_epoch(1, 4)
+    try:
+        loader = data.train_dataloader()
+        iter(loader)
+        for _ in range(2):
+            assert torch.equal(torch.cat([b["labels"] for b in loader]), whole[8:])
+    finally:
+        forget_resume_point()
 
 
 def test_youtubemix_recordings_are_cut_into_tiles(tmp_path):

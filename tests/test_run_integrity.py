@@ -107,7 +107,7 @@ def uninterrupted(tmp_path_factory) -> dict:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, genome, uninterrupted, signum):
     run_dir = tmp_path / "run"
-    process = start(run_dir, genome)
+    process = start(run_dir, genome, "--data.num_workers", "2")  # as the presets run; uninterrupted had none
     wait_for_checkpoint(run_dir, process)
     process.send_signal(signum)
     out, err = process.communicate(timeout=240)

@@ -6,7 +6,7 @@ import torch
 
 from seqmamba.errors import InputError
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
-from seqmamba.tasks.digit_classifier import BalancedSampler, DigitClassifierTask, DigitDataModule, augment
+from seqmamba.tasks.digit_classifier import BalancedClips, Clips, DigitClassifierTask, DigitDataModule, augment
 
 TINY = ResNeXtConfig(depth=11, cardinality=2, base_width=4, widen_factor=1, stem_width=8)
 
@@ -28,27 +28,36 @@ def test_tiny_resnext_maps_mel_images_to_features_and_logits():
 
 
 def test_augment_shifts_with_zero_fill_scales_and_stays_in_range():
-    torch.manual_seed(0)
-    clips = torch.rand(8, 100) * 2 - 1
-    assert torch.equal(augment(clips, max_shift=0, gain_db=0.0, noise_level=0.0), clips)
-    shifted = augment(clips, max_shift=5, gain_db=0.0, noise_level=0.0)
+    clips = torch.rand(8, 100, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    def draws(seed: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(seed)
+    assert torch.equal(augment(clips, max_shift=0, gain_db=0.0, noise_level=0.0, generator=draws()), clips)
+    shifted = augment(clips, max_shift=5, gain_db=0.0, noise_level=0.0, generator=draws())
     for clip, out in zip(clips, shifted):
         candidates = [torch.cat([torch.zeros(s), clip[:100 - s]]) if s >= 0 else torch.cat([clip[-s:], torch.zeros(-s)])
                       for s in range(-5, 6)]
         assert any(torch.equal(out, c) for c in candidates)
-    loud = augment(clips, max_shift=0, gain_db=20.0, noise_level=0.5)
+    loud = augment(clips, max_shift=0, gain_db=20.0, noise_level=0.5, generator=draws())
     assert loud.abs().max() <= 1.0 and not torch.equal(loud, clips)
+    torch.manual_seed(1)  # the global RNG plays no part: the same generator seed gives the same clips
+    again = augment(clips, max_shift=5, gain_db=20.0, noise_level=0.5, generator=draws(3))
+    torch.manual_seed(2)
+    assert torch.equal(again, augment(clips, max_shift=5, gain_db=20.0, noise_level=0.5, generator=draws(3)))
 
 
-def test_balanced_sampler_draws_classes_equally_and_reshuffles_per_epoch():
+def test_balanced_clips_draw_classes_equally_and_redraw_per_epoch():
     labels = np.repeat(np.arange(10), [500] + [50] * 9)  # class 0 is 10x more common
-    sampler = BalancedSampler(labels, seed=0)
-    first = list(sampler)
+    clips = Clips(np.arange(len(labels), dtype=np.float32)[:, None], labels)  # each clip's sample is its index
+
+    def epoch(number: int) -> tuple[list[int], list[int]]:
+        items = [BalancedClips(clips, seed=0, epoch=number)[i] for i in range(len(labels))]
+        return [int(item["waveforms"][0]) for item in items], [int(item["seeds"]) for item in items]
+
+    first, seeds = epoch(0)
     counts = np.bincount(labels[first], minlength=10)
     assert len(first) == len(labels) and np.all(np.abs(counts - 95) < 4 * np.sqrt(95))
-    assert list(sampler) == first  # same epoch, same draw (resumable)
-    sampler.set_epoch(1)
-    assert list(sampler) != first
+    assert epoch(0) == (first, seeds)  # same epoch, same draws and augmentation seeds (resumable)
+    assert epoch(1)[0] != first and len(set(seeds)) == len(seeds)
 
 
 def test_data_module_refuses_a_folder_that_is_not_sc09(tmp_path):

@@ -34,7 +34,8 @@ def report(run: FinishedRun) -> dict:
     """Validation and test accuracy of the finished classifier (test voices unseen in training)."""
     (val,) = run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
     (test,) = run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
-    n_test = len(run.datamodule.clips["test"])
+    evaluated = sum(run.trainer.num_test_batches) * run.datamodule.batch_size * run.trainer.world_size
+    n_test = min(len(run.datamodule.clips["test"]), evaluated)  # as many as trainer.limit_test_batches let through
     print(f"digit classifier: test accuracy {test['test/accuracy']:.4f} on {n_test} held-out clips "
           f"(validation {val['val/accuracy']:.4f}; chance 0.1)")
     return {"test_accuracy": test["test/accuracy"], "test_loss": test["test/loss"],

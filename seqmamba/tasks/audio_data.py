@@ -14,7 +14,7 @@ from typing import Literal, get_args
 import lightning
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, Subset
 
 from seqmamba.data.audio_datasets import (
     AudioFile,
@@ -29,7 +29,7 @@ from seqmamba.data.audio_datasets import (
 from seqmamba.data.intervals import SPLITS
 from seqmamba.data.quantize import QUANTIZATIONS, Quantization
 from seqmamba.errors import InputError
-from seqmamba.training.loaders import SkippableBatchSampler, ignore_stop_signals
+from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 
 Layout = Literal["sc09", "youtubemix"]
 LAYOUTS = get_args(Layout)
@@ -135,10 +135,9 @@ class AudioDataModule(lightning.LightningDataModule):
         draws = self.samples_per_epoch or len(dataset)
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         generator = torch.Generator().manual_seed(self.seed * EPOCH_SEED_STRIDE + epoch)
-        order = RandomSampler(dataset, replacement=draws > len(dataset), num_samples=draws, generator=generator)
-        batches = SkippableBatchSampler(order, self.batch_size, drop_last=draws >= self.batch_size)
-        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
-                          worker_init_fn=ignore_stop_signals)
+        order = list(RandomSampler(dataset, replacement=draws > len(dataset), num_samples=draws, generator=generator))
+        return resumable_loader(Subset(dataset, order), self.batch_size, epoch, drop_last=draws >= self.batch_size,
+                                num_workers=self.num_workers)  # order drawn now: every iterator sees the same
 
     def _evaluation_loader(self, split: str) -> DataLoader:
         return DataLoader(self.dataset(split), batch_size=self.batch_size, num_workers=self.num_workers,

@@ -1,8 +1,10 @@
 """The SC09 protocol's digit classifier: a ResNeXt on log-mel images, trained on the SC09 train split.
 
-Batches are {"waveforms": (B, T) float32 clips of the protocol's length, "labels": (B,) digits}.
-The mel front-end runs inside the model (on the GPU when there is one), after augmentation; its
-settings are hyperparameters, so every checkpoint says how its inputs were made.
+Batches are {"waveforms": (B, T) float32 clips of the protocol's length, "labels": (B,) digits}; training
+batches add "seeds" (B,) int64, drawn with the clips from (seed, epoch, index), whose first seeds the batch's
+augmentation, so a resumed run augments as the uninterrupted one did. The mel front-end runs inside the model
+(on the GPU when there is one), after augmentation; its settings are hyperparameters, so every checkpoint
+says how its inputs were made.
 """
 
 from __future__ import annotations
@@ -12,26 +14,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import EarlyStopping
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 from torchmetrics.aggregation import MeanMetric
 
 from seqmamba.data.audio_datasets import SC09_LABELS, sc09_label, sc09_split_files, scan_audio_files
 from seqmamba.errors import InputError
 from seqmamba.metrics.mel_features import MelFeatures, MelSettings, load_clip
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
-from seqmamba.training.loaders import SkippableBatchSampler, ignore_stop_signals
+from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 from seqmamba.tasks.optim import warmup_cosine
 
 
-def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level: float) -> torch.Tensor:
-    """Random time shift (zero fill, up to max_shift samples), gain (+-gain_db) and white noise, per clip."""
+def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level: float,
+            generator: torch.Generator) -> torch.Tensor:
+    """Random time shift (zero fill, up to max_shift samples), gain (+-gain_db) and white noise, per clip.
+
+    Every draw comes from `generator` (on the clips' device), never the global RNG: a resumed run redraws the same.
+    """
     batch, length = waveforms.shape  # (B, T)
-    device = waveforms.device
-    shifts = torch.randint(-max_shift, max_shift + 1, (batch, 1), device=device)
-    source = torch.arange(length, device=device) - shifts  # (B, T): where each output sample comes from
+    draw = {"device": waveforms.device, "generator": generator}
+    shifts = torch.randint(-max_shift, max_shift + 1, (batch, 1), **draw)
+    source = torch.arange(length, device=waveforms.device) - shifts  # (B, T): where each output sample comes from
     shifted = torch.where((source >= 0) & (source < length), waveforms.gather(1, source.clamp(0, length - 1)), 0.0)
-    gain = 10 ** ((torch.rand(batch, 1, device=device) * 2 - 1) * gain_db / 20)
-    noise = torch.randn_like(waveforms) * torch.rand(batch, 1, device=device) * noise_level
+    gain = 10 ** ((torch.rand(batch, 1, **draw) * 2 - 1) * gain_db / 20)
+    noise = torch.randn(waveforms.shape, dtype=waveforms.dtype, **draw) * torch.rand(batch, 1, **draw) * noise_level
     return (shifted * gain + noise).clamp(-1, 1)
 
 
@@ -92,7 +98,8 @@ class DigitClassifierTask(lightning.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         hp = self.hparams
         max_shift = int(hp.max_shift_ms * hp.features.sample_rate / 1000)
-        waveforms = augment(batch["waveforms"], max_shift, hp.gain_db, hp.noise_level)
+        generator = torch.Generator(self.device).manual_seed(int(batch["seeds"][0]))  # the batch's own draws
+        waveforms = augment(batch["waveforms"], max_shift, hp.gain_db, hp.noise_level, generator)
         loss = F.cross_entropy(self(waveforms).float(), batch["labels"])
         self.log("train/loss", loss, prog_bar=True, batch_size=len(waveforms))
         return loss
@@ -150,23 +157,22 @@ class Clips(Dataset):
         return {"waveforms": self.waveforms[index], "labels": self.labels[index]}
 
 
-class BalancedSampler(Sampler[int]):
-    """An epoch of len(labels) indices, every class drawn equally often, reshuffled per epoch from (seed, epoch)."""
+class BalancedClips(Dataset):
+    """One epoch of training draws: item i is a clip of a class drawn uniformly (every digit equally often), and
+    the seed of its batch's augmentation, both drawn from (seed, epoch, i) so a resumed run redraws the same."""
 
-    def __init__(self, labels: np.ndarray, seed: int) -> None:
-        self.labels, self.seed, self.epoch = labels, seed, 0
-        counts = np.bincount(labels)
-        self.weights = 1.0 / counts[labels]
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch  # Lightning calls this at each epoch start
+    def __init__(self, clips: Clips, seed: int, epoch: int) -> None:
+        self.clips, self.seed, self.epoch = clips, seed, epoch
+        labels = clips.labels.numpy()
+        self.by_class = [np.flatnonzero(labels == label) for label in np.unique(labels)]
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.clips)
 
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        yield from rng.choice(len(self.labels), size=len(self.labels), p=self.weights / self.weights.sum()).tolist()
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        members = self.by_class[rng.integers(len(self.by_class))]
+        return {**self.clips[int(members[rng.integers(len(members))])], "seeds": torch.tensor(rng.integers(2**62))}
 
 
 class DigitDataModule(lightning.LightningDataModule):
@@ -211,10 +217,9 @@ class DigitDataModule(lightning.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         clips = self.clips["train"]
-        sampler = SkippableBatchSampler(BalancedSampler(clips.labels.numpy(), self.seed), self.batch_size,
-                                        drop_last=len(clips) >= self.batch_size)
-        return DataLoader(clips, batch_sampler=sampler, num_workers=self.num_workers,
-                          worker_init_fn=ignore_stop_signals)
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return resumable_loader(BalancedClips(clips, self.seed, epoch), self.batch_size, epoch,
+                                drop_last=len(clips) >= self.batch_size, num_workers=self.num_workers)
 
     def _in_order(self, split: str) -> DataLoader:
         return DataLoader(self.clips[split], batch_size=self.batch_size, num_workers=self.num_workers,

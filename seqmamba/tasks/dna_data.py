@@ -211,7 +211,7 @@ class DNADataModule(lightning.LightningDataModule):
         seq_len, batch_size = self.stage_for_epoch(epoch)
         windows = self._train_windows(seq_len)
         windows.set_epoch(epoch)
-        return resumable_loader(windows, batch_size, num_workers=self.num_workers, collate_fn=next_token_batch)
+        return resumable_loader(windows, batch_size, epoch, num_workers=self.num_workers, collate_fn=next_token_batch)
 
     def _evaluation_loader(self, split: str) -> DataLoader:
         return DataLoader(self.evaluation_windows(split), batch_size=self.batch_size,

@@ -109,8 +109,9 @@ class SpeciesDataModule(lightning.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Fresh balanced windows each epoch (when dataloaders are reloaded every epoch)."""
         windows = self.train_windows()
-        windows.set_epoch(self.trainer.current_epoch if self.trainer is not None else 0)
-        return resumable_loader(windows, self.hparams.batch_size, num_workers=self.hparams.num_workers,
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        windows.set_epoch(epoch)
+        return resumable_loader(windows, self.hparams.batch_size, epoch, num_workers=self.hparams.num_workers,
                                 collate_fn=labelled_batch)
 
     def _fixed_loader(self, split: str) -> DataLoader:

@@ -1,33 +1,45 @@
 """Training batches that can start mid-epoch, so a resumed run sees exactly the batches it had left.
 
-The run machinery records in every checkpoint how many batches of the current epoch were trained, and on
-resume calls `resume_mid_epoch(n)` before Lightning builds the train loader (Lightning restores callbacks
-first, then draws the first batch while configuring optimizers). The next epoch to be iterated then drops
-its first n batches. Skipping happens on indices, so skipped batches are never loaded.
+Every train loader is built for one epoch and draws nothing at iteration time: its order and its samples are
+functions of (seed, epoch, index), so any number of iterators over it (Lightning makes one while configuring
+optimizers and may discard it; DataLoader workers prefetch as soon as an iterator exists) yield the same batches.
+The run machinery records in every checkpoint how many batches of the current epoch were trained; on resume it
+calls `resume_mid_epoch(epoch, n)` before Lightning builds the train loader, and every iteration of that epoch's
+loader then drops its first n batches. Skipping happens on indices, so skipped batches are never loaded.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
-_pending_skip = 0  # batches the next train epoch must drop: set on resume, consumed once
+_resume_point: tuple[int, int] | None = None  # (epoch, batches of it already trained) of the checkpoint resumed
 
 
-def resume_mid_epoch(batches_done: int) -> None:
-    """Make the next train epoch iterated in this process start after its first `batches_done` batches."""
-    global _pending_skip
-    _pending_skip = batches_done
+def resume_mid_epoch(epoch: int, batches_done: int) -> None:
+    """Make every train loader of `epoch` built in this process start after its first `batches_done` batches."""
+    global _resume_point
+    _resume_point = (epoch, batches_done)
+
+
+def forget_resume_point() -> None:
+    """The run is over: nothing pending leaks into another run in this process."""
+    global _resume_point
+    _resume_point = None
 
 
 class SkippableBatchSampler(BatchSampler):
-    """BatchSampler whose first iteration after a mid-epoch resume drops the batches already trained."""
+    """BatchSampler of one epoch whose every iteration drops the batches a resumed run had already trained."""
+
+    def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool, epoch: int) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[int]]:
-        global _pending_skip
-        skip, _pending_skip = _pending_skip, 0
+        epoch, skip = _resume_point or (None, 0)
+        skip = skip if epoch == self.epoch else 0
         for number, batch in enumerate(super().__iter__()):
             if number >= skip:
                 yield batch
@@ -42,10 +54,10 @@ def ignore_stop_signals(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def resumable_loader(dataset: Dataset, batch_size: int, *, drop_last: bool = True, collate_fn: Callable | None = None,
-                     num_workers: int = 0, **kwargs) -> DataLoader:
-    """The train loader every data module uses: in order (the dataset draws its own seeded randomness), resumable."""
+def resumable_loader(dataset: Dataset, batch_size: int, epoch: int, *, drop_last: bool = True,
+                     collate_fn: Callable | None = None, num_workers: int = 0, **kwargs) -> DataLoader:
+    """The train loader of one epoch: in order (the dataset draws its seeded randomness per item), resumable."""
     assert isinstance(dataset, Sized)
-    sampler = SkippableBatchSampler(SequentialSampler(dataset), batch_size=batch_size, drop_last=drop_last)
+    sampler = SkippableBatchSampler(SequentialSampler(dataset), batch_size=batch_size, drop_last=drop_last, epoch=epoch)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers,
                       worker_init_fn=ignore_stop_signals, **kwargs)

@@ -8,7 +8,8 @@ same flags and the same guarantees:
   the run recorded writing are removed (`training/run_folder.py`), and one command at a time writes into it;
 - `checkpoints/last.ckpt` is rewritten every `--checkpoint_every_n_steps` steps, at every epoch end and at
   the end, atomically; `best.ckpt` keeps the best held-out loss; a resumed run continues from the exact batch;
-- SIGTERM / SIGINT finish the current step, save `last.ckpt`, print how to resume, exit 128 + signal;
+- SIGTERM / SIGINT finish the current step (or evaluation batch), save `last.ckpt`, print how to resume, exit
+  128 + signal;
 - a diverged loss stops the run with one line, and no NaN reaches a checkpoint or `summary.json`;
 - Lightning's chatter is hidden unless `--verbose`.
 
@@ -35,6 +36,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from seqmamba.training.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
@@ -42,7 +44,7 @@ from seqmamba.errors import HelpRequested, InputError, RunFailed, RunInterrupted
 from seqmamba.outputs import folder_lock
 from seqmamba.training.run_folder import check_run_dir, record_run_files, remove_run_files
 from seqmamba.training.summaries import plot_losses, write_summary
-from seqmamba.training.loaders import resume_mid_epoch
+from seqmamba.training.loaders import forget_resume_point, resume_mid_epoch
 from seqmamba.yaml_files import load_yaml, parse_yaml
 
 OLD_CONFIG_KEYS = {"run_dir": "out", "seed_everything": "seed"}  # in config.yaml of earlier runs; until the next release
@@ -87,11 +89,13 @@ class RunGuard(Callback):
         self._previous_handlers: dict[int, object] = {}
 
     def state_dict(self) -> dict[str, int]:
-        return {"batches_done": self.batches_done}
+        return {"batches_done": self.batches_done}  # read back by on_load_checkpoint, with the checkpoint's epoch
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Resuming: Lightning restores callbacks before it builds the train loader, which then skips these batches."""
-        resume_mid_epoch(state.get("batches_done", 0))
+    def on_load_checkpoint(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule,
+                           checkpoint: dict) -> None:
+        """Resuming: Lightning restores callbacks before it builds a train loader; that epoch's loaders skip these."""
+        state = checkpoint.get("callbacks", {}).get(self.state_key, {})
+        resume_mid_epoch(checkpoint["epoch"], state.get("batches_done", 0))
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT only raise a flag; the step in flight finishes, then the run saves and stops."""
@@ -140,6 +144,20 @@ class RunGuard(Callback):
         self.batches_done = 0  # a checkpoint from here on starts the next epoch at its first batch
         self.save_last(trainer)
         if self._stop_requested(trainer):
+            raise RunInterrupted(self.stop_signal or signal.SIGTERM, "")
+
+    def on_validation_batch_end(self, trainer: lightning.Trainer, *args) -> None:
+        self._stop_evaluation(trainer)
+
+    def on_test_batch_end(self, trainer: lightning.Trainer, *args) -> None:
+        self._stop_evaluation(trainer)
+
+    def _stop_evaluation(self, trainer: lightning.Trainer) -> None:
+        """The final evaluation (after fit, last.ckpt saved) stops after the batch a signal came in: a resume redoes it.
+
+        Validation during fit runs on: the run stops at the epoch's end, where last.ckpt is saved.
+        """
+        if trainer.state.fn != TrainerFn.FITTING and self._stop_requested(trainer):
             raise RunInterrupted(self.stop_signal or signal.SIGTERM, "")
 
     def _stop_requested(self, trainer: lightning.Trainer) -> bool:
@@ -210,6 +228,7 @@ class RunCLI(LightningCLI):
         if every < 1:
             raise InputError("--checkpoint_every_n_steps", f"must be at least 1, got {every}")
         self.guard = RunGuard(run_dir / "checkpoints" / "last.ckpt", every)
+        kwargs.update(batch_limits(self.config["trainer"]))
         kwargs.update(
             default_root_dir=str(run_dir),
             logger=[RunCSVLogger(run_dir, name=""),
@@ -221,6 +240,15 @@ class RunCLI(LightningCLI):
             plugins=[AtomicCheckpointIO()],
         )
         return super().instantiate_trainer(**kwargs)
+
+
+def batch_limits(trainer_config: dict) -> dict[str, int]:
+    """`--trainer.limit_val_batches 1` means one batch, in fit and in the final evaluation alike.
+
+    The parser reads 1 as 1.0 (Lightning's signature lists float first), which Lightning takes for all batches.
+    """
+    keys = ("limit_train_batches", "limit_val_batches", "limit_test_batches")
+    return {key: 1 for key in keys if trainer_config.get(key) == 1}
 
 
 def fresh_name(run_dir: Path, stem: str, suffix: str) -> str:
@@ -361,6 +389,9 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
     overwrite = config["overwrite"] and given_on_command_line(argv, "--overwrite")
     if rank_zero:
         check_run_dir(run_dir, resume, overwrite)
+    if trainer.reload_dataloaders_every_n_epochs != 1:
+        raise InputError("trainer.reload_dataloaders_every_n_epochs", "must be 1: every epoch's training batches are "
+                         "drawn for that epoch, which is also what lets a resumed run draw them again")
     if check is not None:
         with settings_named(config):
             check(model, data)
@@ -376,29 +407,31 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
             start_run_folder(cli, run_dir, resume, overwrite, outputs)
         guard = cli.guard
         guard.install_signal_handlers()
+        trained = False
         try:
             trainer.fit(model, datamodule=data, ckpt_path=resume)
-            if guard.stop_signal is None:
-                guard.save_last(trainer)  # the final weights, whatever the epoch or step count
-        except RunInterrupted as stopped:
-            raise RunInterrupted(stopped.signum, resume_hint(command, run_dir, guard, trainer), rank_zero) from None
+            guard.save_last(trainer)  # the final weights, whatever the epoch or step count
+            trained = True
+            if guard.stop_signal is None:  # else a signal came during the last validation: stop now that it is saved
+                with contextlib.redirect_stdout(sys.stdout if rank_zero else io.StringIO()):
+                    summary = finish(FinishedRun(run_dir, trainer, model, data, config))  # the guard stops it per batch
+            if guard.stop_signal is not None:
+                raise RunInterrupted(guard.stop_signal, "")
+        except (RunInterrupted, SIGTERMException) as stopped:
+            if isinstance(stopped, RunInterrupted) or trained:  # SIGTERMException: Lightning's handler, in an evaluation
+                signum = getattr(stopped, "signum", signal.SIGTERM)
+                raise RunInterrupted(signum, resume_hint(command, run_dir, guard, trainer), rank_zero) from None
+            kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
+            raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}", rank_zero) from None
         except OSError as error:
             if error.errno != errno.ENOSPC:
                 raise
             kept = f"{guard.last_path} keeps the last save" if guard.last_path.exists() else "no checkpoint was saved"
             raise RunFailed(f"the disk filled while writing {error.filename or run_dir}; {kept}. Free space and "
                             f"continue with `seqmamba {command} --config {run_dir / 'config.yaml'} --resume last`") from None
-        except SIGTERMException:  # a signal before training started (sanity check), when Lightning's handler was active
-            kept = f"the latest checkpoint is {guard.last_path}" if guard.last_path.exists() else "no checkpoint was saved"
-            raise RunInterrupted(signal.SIGTERM, f"SIGTERM received before training started; {kept}", rank_zero) from None
         finally:
             guard.restore_signal_handlers()
-            resume_mid_epoch(0)  # nothing pending leaks into another run in this process
-        if guard.stop_signal is not None:  # a signal during the last validation: fit ended, the final save was skipped
-            guard.save_last(trainer)
-            raise RunInterrupted(guard.stop_signal, resume_hint(command, run_dir, guard, trainer), rank_zero)
-        with contextlib.redirect_stdout(sys.stdout if rank_zero else io.StringIO()):
-            summary = finish(FinishedRun(run_dir, trainer, model, data, config))
+            forget_resume_point()  # nothing pending leaks into another run in this process
         if not rank_zero:
             return {}
         summary = json_safe({**summary, "steps": trainer.global_step, "checkpoint": str(guard.last_path)})
@@ -407,7 +440,6 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
         write_run_report(run_dir)
         print(f"run directory: {run_dir} (summary.json, loss.png, report.html, checkpoints/)")
         return summary
-
 
 def start_run_folder(cli: RunCLI, run_dir: Path, resume: Path | None, overwrite: bool,
                      outputs: tuple[str, ...]) -> None:
@@ -441,6 +473,7 @@ def write_run_report(run_dir: Path) -> None:
         write_report(run_dir)
     except Exception as error:  # noqa: BLE001  a page that could not be drawn must not fail a finished run
         print(f"note: report.html not written ({type(error).__name__}: {error}); try `seqmamba report {run_dir}`")
+
 
 
 def resume_hint(command: str, run_dir: Path, guard: RunGuard, trainer: lightning.Trainer) -> str:
