@@ -18,6 +18,7 @@ from seqmamba.read_calls import load_classifier, predict_proba, read_pieces
 TINY = ["--model.backbone.d_model", "16", "--model.backbone.n_layer", "1", "--model.lr", "0.01",
         "--model.warmup_steps", "2", "--data.seq_len", "64", "--data.batch_size", "12",
         "--data.samples_per_epoch", "96", "--data.val_windows", "2", "--data.test_windows", "8",
+        "--data.min_len", "16", "--data.test_lengths", "[24]",
         "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]
 
 
@@ -40,6 +41,9 @@ def test_finetune_writes_run_directory_with_test_accuracy_and_resumes(run, capsy
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["classes"] == ["sp0", "sp1", "sp2"] and summary["steps"] == 16
     assert set(summary["per_class_accuracy"]) == {"sp0", "sp1", "sp2"} and 0 <= summary["test_accuracy"] <= 1
+    by_length = summary["test_by_length"]
+    assert list(by_length) == ["24", "64"] and by_length["64"]["accuracy"] == summary["test_accuracy"]
+    assert all(abs(sum(row["call_share"].values()) - 1) < 1e-9 and row["windows"] == 24 for row in by_length.values())
     rows = (run_dir / "confusion.csv").read_text().splitlines()
     assert rows[0] == "true\\predicted,sp0,sp1,sp2" and sum(int(v) for r in rows[1:] for v in r.split(",")[1:]) == 24
     assert main(["finetune", "--config", str(run_dir / "config.yaml"), "--trainer.max_epochs", "3",

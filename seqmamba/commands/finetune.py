@@ -3,8 +3,10 @@
 Same config sections and keys as `seqmamba pretrain` (model.backbone.*, data.seq_len,
 data.batch_size, data.samples_per_epoch, trainer.*, run_dir, --resume), plus data.manifest and
 model.init_from (a `seqmamba pretrain` checkpoint whose backbone is loaded; the head is new).
-After training the test split is evaluated: summary.json gets test_accuracy, per_class_accuracy
-and classes; confusion.csv and confusion.png land beside it.
+After training the test split is evaluated at every read length of data.test_lengths (150 bp, 1 kb,
+4 kb, ... up to data.seq_len): summary.json gets test_accuracy, per_class_accuracy and classes at
+seq_len, and `test_by_length` (accuracy and each class's share of the calls, per length);
+confusion.csv and confusion.png (at seq_len) land beside it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import torch
 
 from seqmamba.tasks.classification import ClassifierTask, accuracies
 from seqmamba.training.runner import FinishedRun, run_training
@@ -47,12 +50,32 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], out_png: Path) -> 
     return out_png
 
 
+def call_shares(confusion: np.ndarray) -> list[float]:
+    """Each class's share of all calls (the confusion matrix's column sums): balanced input should give ~1/C each."""
+    return (confusion.sum(axis=0) / max(int(confusion.sum()), 1)).tolist()
+
+
+def test_by_length(run: FinishedRun) -> tuple[dict[str, dict], np.ndarray]:
+    """Test accuracy and call shares at every data.test_lengths; the confusion matrix at the last (seq_len)."""
+    by_length, data = {}, run.datamodule
+    for length in data.test_lengths:
+        data.eval_length = length
+        run.trainer.test(run.model, datamodule=data, verbose=False)
+        confusion = run.model.test_confusion.numpy()
+        accuracy, _ = accuracies(run.model.test_confusion)
+        by_length[str(length)] = {"accuracy": accuracy, "windows": int(confusion.sum()),
+                                  "call_share": dict(zip(run.model.hparams.classes, call_shares(confusion)))}
+        print(f"test at {length} bases: accuracy {accuracy:.4f}, largest call share "
+              f"{max(call_shares(confusion)):.3f}")
+    data.eval_length = data.hparams.seq_len
+    return by_length, confusion
+
+
 def report(run: FinishedRun) -> dict:
-    """Test accuracy on the held-out blocks, per class, with the confusion matrix as CSV and PNG."""
-    run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
-    confusion = run.model.test_confusion.numpy()
+    """Test accuracy on the held-out regions per read length, per class, with the confusion matrix as CSV and PNG."""
+    by_length, confusion = test_by_length(run)
     classes = list(run.model.hparams.classes)
-    accuracy, per_class = accuracies(run.model.test_confusion)
+    accuracy, per_class = accuracies(torch.from_numpy(confusion))
     if run.is_global_zero:
         write_confusion_csv(run.run_dir / "confusion.csv", confusion, classes)
         plot_confusion(confusion, classes, run.run_dir / "confusion.png")
@@ -61,7 +84,8 @@ def report(run: FinishedRun) -> dict:
     print("per class: " + ", ".join(f"{name} {value:.3f}" for name, value in zip(classes, per_class)))
     return {"test_accuracy": accuracy, "per_class_accuracy": dict(zip(classes, per_class)), "classes": classes,
             "chance": 1 / len(classes), "test_windows": int(confusion.sum()),
-            "seq_len": run.datamodule.hparams.seq_len}
+            "seq_len": run.datamodule.hparams.seq_len, "min_len": run.datamodule.hparams.min_len,
+            "test_by_length": by_length}
 
 
 def main(argv: list[str]) -> dict:
