@@ -16,7 +16,7 @@ import numpy as np
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 from Bio.SeqIO.QualityIO import FastqGeneralIterator
 
-from seqmamba.data.species import JoinedGenome
+from seqmamba.data.species import JoinedGenome, Region
 from seqmamba.data.tokenizer import decode, encode, reverse_complement
 from seqmamba.data.windows import MAX_DRAWS, n_fraction
 from seqmamba.errors import InputError
@@ -87,17 +87,24 @@ def add_errors(seq: str, rate: float, rng: np.random.Generator, indel_fraction: 
 
 
 def simulate_reads(genomes: list[JoinedGenome], length: int, per_species: int, error_rate: float, seed: int,
-                   indel_fraction: float = 0.2) -> list[tuple[int, str]]:
+                   indel_fraction: float = 0.2, regions: list[list[Region]] | None = None) -> list[tuple[int, str]]:
     """(species, read) pairs drawn anywhere in each genome, either strand, with errors: what `classify` users face.
 
-    Positions are uniform over the joined genome; a mostly-N draw is redrawn (up to MAX_DRAWS times).
+    Positions are uniform over the joined genome, or over each species' `regions` that hold a read
+    (a held-out split, say); a mostly-N draw is redrawn (up to MAX_DRAWS times).
     """
     rng = np.random.default_rng(seed)
     reads = []
     for species, genome in enumerate(genomes):
+        spans = [(a, b) for a, b in (regions[species] if regions else [(0, len(genome))]) if b - a >= length]
+        if not spans:
+            raise ValueError(f"{genome.fasta}: no region holds a read of {length} bases")
+        starts = np.cumsum([0] + [b - a - length + 1 for a, b in spans])  # read starts per span, counted
         for _ in range(per_species):
             for _ in range(MAX_DRAWS):
-                start = int(rng.integers(len(genome) - length + 1))
+                k = int(rng.integers(starts[-1]))
+                j = int(np.searchsorted(starts, k, side="right")) - 1
+                start = spans[j][0] + k - int(starts[j])
                 ids = encode(genome.fetch(start, start + length))
                 if n_fraction(ids) <= 0.5:
                     break
