@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from seqmamba.errors import InputError
@@ -23,3 +25,16 @@ def output_folder(path: str | Path, flag: str) -> Path:
     except OSError as error:
         raise InputError(path, f"cannot create the {flag} folder ({error.strerror})") from None
     return path
+
+
+@contextlib.contextmanager
+def replaced_on_success(paths: list[Path]) -> Iterator[list[Path]]:
+    """Temporary files beside `paths`, renamed onto them only if the block ends without error, else removed."""
+    tmps = [path.with_name(f".{path.name}.tmp") for path in paths]
+    try:
+        yield tmps
+        for tmp, path in zip(tmps, paths):
+            tmp.replace(path)
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)

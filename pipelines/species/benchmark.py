@@ -37,7 +37,7 @@ from seqmamba.data.maf import LINE_WIDTH, extract_maf_species  # noqa: E402
 from seqmamba.data.reads import simulate_reads  # noqa: E402
 from seqmamba.data.species import JoinedGenome, read_manifest, write_manifest  # noqa: E402
 from seqmamba.errors import RunInterrupted  # noqa: E402
-from seqmamba.tasks import finetune, pretrain  # noqa: E402
+from seqmamba.commands import finetune, pretrain  # noqa: E402
 from seqmamba.read_calls import load_classifier, predict_proba  # noqa: E402
 
 BACKBONE_1_4M = {"d_model": 128, "n_layer": 12}
