@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from seqmamba.cli import main
 from seqmamba.data.reads import simulate_reads
 from seqmamba.data.species import JoinedGenome, read_manifest
 from seqmamba.data.tokenizer import encode
-from seqmamba.read_calls import load_classifier, predict_proba
+from seqmamba.read_calls import load_classifier, predict_logits, predict_proba
 
 TINY = ["--model.backbone.d_model", "16", "--model.backbone.n_layer", "1", "--model.lr", "0.01",
         "--model.warmup_steps", "2", "--data.seq_len", "64", "--data.batch_size", "12",
@@ -125,3 +127,88 @@ def test_long_reads_are_read_whole_in_chunks_and_batches_do_not_change_calls(run
     with torch.no_grad():  # the 150-base read (> seq_len 64) in one pass, as if the model could hold it
         whole = loaded.model(torch.from_numpy(encode(reads[2])[None, :]).long()) / loaded.temperature
     assert np.allclose(together[2], torch.softmax(whole, dim=1)[0].numpy(), atol=1e-5)
+
+
+def report_rows(path):
+    """A Kraken report parsed back: (percent, clade reads, assigned reads, rank, id, name with its indent)."""
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    assert all(len(row) == 6 for row in rows)
+    return [(float(p), int(clade), int(assigned), rank, int(taxid), name) for p, clade, assigned, rank, taxid, name in rows]
+
+
+def test_report_and_kraken_output_parse_back(run, tmp_path):
+    manifest, run_dir = run
+    reads = reads_of(manifest, 100, per_species=4)
+    (tmp_path / "a.fa").write_text("".join(f">a{i}\n{seq}\n" for i, (_, seq) in enumerate(reads)) + ">e\n\n")
+    out, report, kraken = tmp_path / "pred.tsv", tmp_path / "report.txt", tmp_path / "kraken.txt"
+    assert main(["classify", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "-o", str(out), "--report",
+                 str(report), "--kraken-output", str(kraken), "--min-confidence", "0.5", str(tmp_path / "a.fa")]) == 0
+    rows = report_rows(report)
+    assert [row[3] for row in rows] == ["U", "R", "S", "S", "S"] and rows[0][5] == "unclassified"
+    assert [row[5] for row in rows[1:]] == ["root", "  sp0", "  sp1", "  sp2"]  # species indented under root
+    assert rows[0][1] + rows[1][1] == 13 and rows[1][1] == sum(row[2] for row in rows[2:])
+    assert abs(rows[0][0] + rows[1][0] - 100) < 0.02 and [row[4] for row in rows] == [0, 1, 2, 3, 4]
+    assert all(re.fullmatch(r" *\d{1,3}\.\d\d", line[:6]) for line in report.read_text().splitlines())  # %6.2f
+    per_read = [line.split("\t") for line in kraken.read_text().splitlines()]
+    assert len(per_read) == 13 and all(len(row) == 5 for row in per_read)
+    table = [line.split("\t") for line in out.read_text().splitlines()[1:]]
+    for (status, read_id, label, length, confidence), row in zip(per_read, table):
+        assert read_id == row[1] and length == row[2] and 0 <= float(confidence) <= 1
+        assert (status, label) == (("U", "unclassified") if row[3] in ("unclassified", "empty") else ("C", row[3]))
+    assert sum(row[0] == "C" for row in per_read) == rows[1][1]  # the report counts what the per-read lines say
+    abundance = [line.split("\t") for line in (tmp_path / "pred.abundance.tsv").read_text().splitlines()]
+    assert abundance[0] == ["class", str(tmp_path / "a.fa")] and [row[0] for row in abundance[1:]] == ["sp0", "sp1", "sp2"]
+
+
+def stdin_of(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+
+
+def test_stdin_and_paired_end(run, tmp_path, monkeypatch):
+    manifest, run_dir = run
+    reads = reads_of(manifest, 100, per_species=3)
+    fasta = "".join(f">r{i}\n{seq}\n" for i, (_, seq) in enumerate(reads))
+    (tmp_path / "r.fa").write_text(fasta)
+    stdin_of(monkeypatch, gzip.compress(fasta.encode()))
+    ckpt = str(run_dir / "checkpoints" / "last.ckpt")
+    assert main(["classify", "--ckpt", ckpt, "-o", str(tmp_path / "in.tsv"), "-"]) == 0
+    assert main(["classify", "--ckpt", ckpt, "-o", str(tmp_path / "file.tsv"), str(tmp_path / "r.fa")]) == 0
+    from_stdin = [line.split("\t")[1:] for line in (tmp_path / "in.tsv").read_text().splitlines()]
+    assert from_stdin == [line.split("\t")[1:] for line in (tmp_path / "file.tsv").read_text().splitlines()]
+    assert (tmp_path / "in.tsv").read_text().splitlines()[1].startswith("stdin\t")
+    mates = reads_of(manifest, 60, per_species=3)
+    (tmp_path / "r_1.fq").write_text("".join(f"@p{i}/1\n{s}\n+\n{'I' * len(s)}\n" for i, (_, s) in enumerate(reads)))
+    (tmp_path / "r_2.fq").write_text("".join(f"@p{i}/2\n{s}\n+\n{'I' * len(s)}\n" for i, (_, s) in enumerate(mates)))
+    assert main(["classify", "--ckpt", ckpt, "-o", str(tmp_path / "pairs.tsv"), "--kraken-output",
+                 str(tmp_path / "pairs.kraken"), "--paired", str(tmp_path / "r_1.fq"), str(tmp_path / "r_2.fq")]) == 0
+    pairs = [line.split("\t") for line in (tmp_path / "pairs.kraken").read_text().splitlines()]
+    assert len(pairs) == 9 and [row[1] for row in pairs] == [f"p{i}" for i in range(9)]  # one line per pair
+    assert {row[3] for row in pairs} == {"100|60"}
+    loaded = load_classifier(ckpt)
+    logits = [predict_logits(loaded, [s for _, s in group]) for group in (reads, mates)]
+    expected = np.array(loaded.classes)[(logits[0] + logits[1]).argmax(axis=1)]
+    assert [row[2] for row in pairs] == expected.tolist()  # mates' evidence combined
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("mates", "holds more reads than"),
+    ("report_folder", "--report names a folder"),
+    ("empty_stdin", "stdin: no reads came in"),
+    ("output_is_input", "outputs never replace inputs"),
+])
+def test_bad_classify_input_is_one_line_and_writes_nothing(run, tmp_path, monkeypatch, capsys, case, problem):
+    _, run_dir = run
+    (tmp_path / "r_1.fq").write_text("@a/1\nACGT\n+\nIIII\n@b/1\nACGT\n+\nIIII\n")
+    (tmp_path / "r_2.fq").write_text("@a/2\nACGT\n+\nIIII\n")
+    (tmp_path / "folder").mkdir()
+    stdin_of(monkeypatch, b"")
+    inputs = {"mates": ["--paired", str(tmp_path / "r_1.fq"), str(tmp_path / "r_2.fq")],
+              "report_folder": ["--report", str(tmp_path / "folder"), str(tmp_path / "r_2.fq")],
+              "empty_stdin": ["-"],
+              "output_is_input": ["--report", str(tmp_path / "r_2.fq"), str(tmp_path / "r_2.fq")]}[case]
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["classify", "--ckpt", str(run_dir / "checkpoints" / "last.ckpt"), "-o", str(tmp_path / "p.tsv"),
+                 *inputs]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("seqmamba classify: error: ") and problem in errors[0]
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even a temporary file

@@ -5,8 +5,10 @@ data.batch_size, data.samples_per_epoch, trainer.*, run_dir, --resume), plus dat
 model.init_from (a `seqmamba pretrain` checkpoint whose backbone is loaded; the head is new).
 After training the test split is evaluated at every read length of data.test_lengths (150 bp, 1 kb,
 4 kb, ... up to data.seq_len): summary.json gets test_accuracy, per_class_accuracy and classes at
-seq_len, and `test_by_length` (accuracy and each class's share of the calls, per length);
-confusion.csv and confusion.png (at seq_len) land beside it.
+seq_len, and `test_by_length` (accuracy, each class's share of the calls, and calibration: ECE
+before and after temperature scaling, share of windows called at 0.5/0.7/0.9, per length);
+confusion.csv and confusion.png (at seq_len) land beside it. The temperature is fitted on the
+validation windows of the final weights and saved into checkpoints/last.ckpt.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import matplotlib
 import numpy as np
 import torch
 
+from seqmamba.metrics.calibration import calibration_summary
 from seqmamba.tasks.classification import ClassifierTask, accuracies
 from seqmamba.training.runner import FinishedRun, run_training
 from seqmamba.tasks.species_data import SpeciesDataModule
@@ -64,15 +67,25 @@ def test_by_length(run: FinishedRun) -> tuple[dict[str, dict], np.ndarray]:
         confusion = run.model.test_confusion.numpy()
         accuracy, _ = accuracies(run.model.test_confusion)
         by_length[str(length)] = {"accuracy": accuracy, "windows": int(confusion.sum()),
-                                  "call_share": dict(zip(run.model.hparams.classes, call_shares(confusion)))}
+                                  "call_share": dict(zip(run.model.hparams.classes, call_shares(confusion))),
+                                  "calibration": calibration_summary(*run.model.test_logits,
+                                                                     float(run.model.temperature))}
         print(f"test at {length} bases: accuracy {accuracy:.4f}, largest call share "
               f"{max(call_shares(confusion)):.3f}")
     data.eval_length = data.hparams.seq_len
     return by_length, confusion
 
 
+def calibrate(run: FinishedRun) -> float:
+    """Fit the temperature on the validation windows with the final weights and save it into last.ckpt."""
+    run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
+    run.trainer.save_checkpoint(run.run_dir / "checkpoints" / "last.ckpt")
+    return float(run.model.temperature)
+
+
 def report(run: FinishedRun) -> dict:
     """Test accuracy on the held-out regions per read length, per class, with the confusion matrix as CSV and PNG."""
+    temperature = calibrate(run)
     by_length, confusion = test_by_length(run)
     classes = list(run.model.hparams.classes)
     accuracy, per_class = accuracies(torch.from_numpy(confusion))
@@ -85,7 +98,7 @@ def report(run: FinishedRun) -> dict:
     return {"test_accuracy": accuracy, "per_class_accuracy": dict(zip(classes, per_class)), "classes": classes,
             "chance": 1 / len(classes), "test_windows": int(confusion.sum()),
             "seq_len": run.datamodule.hparams.seq_len, "min_len": run.datamodule.hparams.min_len,
-            "test_by_length": by_length}
+            "test_by_length": by_length, "temperature": temperature}
 
 
 def main(argv: list[str]) -> dict:
