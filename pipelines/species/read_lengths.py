@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "pipelines" / "species"))
 from benchmark import slice_blocks  # noqa: E402
 
-from pipelines.benchmarks.classify_throughput import end_to_end_rate, model_rate  # noqa: E402
 from seqmamba.commands import finetune  # noqa: E402
 from seqmamba.data.maf import extract_maf_species  # noqa: E402
 from seqmamba.data.reads import simulate_reads  # noqa: E402
@@ -114,16 +113,20 @@ def reads_by_length(checkpoint: Path, manifest: Path, args, device: str) -> dict
 
 
 def throughput(checkpoint: Path, device: str, tiny: bool, work: Path) -> dict:
-    """classify reads/s at 150 bp and 1 kb on this device, model path and end to end."""
-    from pipelines.benchmarks.classify_throughput import random_reads
-
-    loaded = load_classifier(checkpoint, device)
-    batch_tokens = 1 << 20 if device == "cuda" else 1 << 15
+    """classify reads/s at 150 bp and 1 kb: on this device, and on 2 CPU threads (a subprocess), from the checkpoint."""
+    module = "pipelines.benchmarks.classify_throughput"
+    runs = {device: ["--device", device, "--reads", *(["2000", "500"] if tiny else ["400000", "100000"])]}
+    if device == "cuda":
+        runs["cpu_2_threads"] = ["--device", "cpu", "--threads", "2", "--reads", "4000", "1000"]
     out = {}
-    for length, count in ((150, 2000 if tiny else 400_000), (1000, 500 if tiny else 100_000)):
-        reads = random_reads(count, length, seed=length)
-        out[str(length)] = {"model": model_rate(loaded, reads, batch_tokens, torch.device(device)),
-                            "end_to_end": end_to_end_rate(loaded, reads, batch_tokens, work)}
+    for name, flags in runs.items():
+        json_out = work / f"throughput_{name}.json"
+        threads = {"OMP_NUM_THREADS": "2"} if name.startswith("cpu") else {}
+        done = subprocess.run([sys.executable, "-m", module, "--ckpt", str(checkpoint), *flags, "--out", str(json_out)],
+                              cwd=ROOT, env={**os.environ, **threads}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        out[name] = json.loads(json_out.read_text())["lengths"] if done.returncode == 0 else \
+            {"error": done.stderr[-500:]}
     return out
 
 
@@ -204,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     result["reads"] = reads_by_length(checkpoint, manifest, args, device)
     save(result, args.out)
-    result["classify_throughput"] = {device: throughput(checkpoint, device, args.tiny, work)}
+    result["classify_throughput"] = throughput(checkpoint, device, args.tiny, work)
     save(result, args.out)
     try:
         kmer_job.wait(timeout=max(30.0, 900 - (time.time() - started)))

@@ -38,7 +38,7 @@ from seqmamba.read_reports import (
     summary_lines,
 )
 
-CHUNK_READS = 8192  # reads (or pairs) held in memory at once
+CHUNK_READS = 1 << 16  # reads (or pairs) held in memory at once: several full GPU batches of short reads
 Source = tuple[str, Iterator[tuple[str, tuple[str, ...]]]]  # (name, (read id, mates)) per input
 
 

@@ -28,9 +28,15 @@ from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
 
 
 def labelled_batch(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
-    """Stack (window, label) items into a classification batch."""
+    """Stack (window, label) items into a classification batch, cut to the shortest window.
+
+    A batch's windows share one length already; the cut only matters where a distributed sampler
+    regroups items drawn for different batches.
+    """
     windows, labels = zip(*items)
-    return {"input_ids": torch.stack(windows), "labels": torch.tensor(labels, dtype=torch.long)}  # (B, L), (B,)
+    length = min(len(window) for window in windows)
+    return {"input_ids": torch.stack([window[:length] for window in windows]),
+            "labels": torch.tensor(labels, dtype=torch.long)}  # (B, L), (B,)
 
 
 def read_lengths(seq_len: int) -> list[int]:
