@@ -2,8 +2,9 @@
 held-out windows and simulated reads per length beside the k-mer baseline, the share of calls per class, the
 calibration, and `classify` throughput. Prints JSON and writes it (plus a Markdown table beside it).
 
-The model is the 1.4M backbone from scratch (`--init-from` a `seqmamba pretrain` checkpoint to start from one),
-trained for `--minutes` with windows log-uniform from `--min-len` to L (one length per batch); `seqmamba
+The model is the 1.4M backbone from scratch, or (`--pretrain-minutes M`) pretrained first for M minutes on the human
+rows of the training blocks (the species' held-out blocks never seen), or from `--init-from` a `seqmamba pretrain`
+checkpoint; then trained for `--minutes` with windows log-uniform from `--min-len` to L (one length per batch); `seqmamba
 finetune`'s own test pass gives held-out-window accuracy at 150 bp, 1 kb, 4 kb, ..., L. Reads (1% errors,
 either strand) are drawn from the held-out test regions only, at the same lengths and at 4 L (longer than
 the model was trained on: read in chunks with the state carried). The k-mer baseline (logistic regression on
@@ -16,6 +17,9 @@ no network and no Debian package, so carry the MAF (13 MB) in an ignored folder 
 .chr22.subset.nogap.cleaned_aln.maf.gz data/cache/apes.maf.gz       # here, once (carry data/cache/apes.maf.gz)
   python pipelines/species/read_lengths.py --maf data/cache/apes.maf.gz \
       --out pipelines/benchmarks/results/read_lengths_h200.json          # on the GPU machine, about 9 minutes
+Does pretraining pay at the same total GPU time? Run it twice and compare the tables:
+  ... --minutes 5 --out .../read_lengths_scratch_h200.json
+  ... --pretrain-minutes 2.5 --minutes 2.5 --out .../read_lengths_pretrained_h200.json   (add --seq-len 4096 for 2^12)
 CPU check of the whole path: add --tiny (tiny model, 60 blocks, L = 1024, seconds per step).
 """
 
@@ -36,7 +40,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "pipelines" / "species"))
-from benchmark import slice_blocks  # noqa: E402
+from benchmark import VALID_FRACTION, TEST_FRACTION, run_pretrain, slice_blocks  # noqa: E402
+from prepare_pretraining import write_pretraining_data  # noqa: E402
 
 from seqmamba.commands import finetune  # noqa: E402
 from seqmamba.data.maf import extract_maf_species  # noqa: E402
@@ -173,6 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-windows", type=int, default=128, help="held-out windows per species and length")
     parser.add_argument("--reads-per-length", type=int, default=500, help="simulated reads per species and length")
     parser.add_argument("--init-from", type=Path, help="a `seqmamba pretrain` checkpoint to fine-tune from")
+    parser.add_argument("--pretrain-minutes", type=float, default=0.0,
+                        help="pretrain on the human training blocks this long first, then fine-tune from it")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: OUT's folder/read-lengths)")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--tiny", action="store_true", help="CPU check: tiny model, 60 blocks, short run")
@@ -199,7 +206,14 @@ def main(argv: list[str] | None = None) -> dict:
     device = "cuda" if on_gpu else "cpu"
     result = {"device": torch.cuda.get_device_name() if on_gpu else "cpu", "backbone": args.backbone,
               "seq_len": args.seq_len, "min_len": args.min_len, "minutes": args.minutes,
-              "batch_size": args.batch_size, "init_from": str(args.init_from) if args.init_from else None}
+              "batch_size": args.batch_size, "pretrain_minutes": args.pretrain_minutes,
+              "init_from": str(args.init_from) if args.init_from else None}
+    if args.pretrain_minutes > 0:
+        fasta, bed = write_pretraining_data(manifest, "human", work / "human-joined", VALID_FRACTION, TEST_FRACTION)
+        args.seconds_per_run = args.pretrain_minutes * 60  # what benchmark.run_pretrain reads
+        result["pretrain"] = run_pretrain(fasta, bed, args.seq_len, work / f"pretrain-L{args.seq_len}", args)
+        args.init_from = work / f"pretrain-L{args.seq_len}" / "checkpoints" / "last.ckpt"
+        result["init_from"] = str(args.init_from)
     run_dir = work / f"finetune-L{args.seq_len}"
     summary = run_finetune(manifest, args, run_dir)
     result["finetune"] = {key: summary.get(key) for key in ("test_accuracy", "test_by_length", "steps", "temperature")}

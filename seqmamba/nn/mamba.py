@@ -87,7 +87,7 @@ class Mamba(nn.Module):
             return ops.mamba_inner(xz, *args)
         conv_state, ssm_state = cache
         if carry:
-            return ops.mamba_inner_from_state(xz, *args, conv_state, ssm_state)
+            return ops.mamba_inner(xz, *args, state=cache)
         x = xz[:, : self.d_inner]
         conv_state.copy_(F.pad(x, (self.d_conv - seqlen, 0)))  # last W inputs of the conv, zero-padded
         out, last_state = ops.mamba_inner(xz, *args, return_last_state=True)

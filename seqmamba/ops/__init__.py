@@ -1,7 +1,6 @@
 """Selective scan and causal conv: mamba-ssm's CUDA kernels when present, portable PyTorch otherwise."""
 
 from seqmamba.ops.backend import current_backend, force_backend, fused_layer_step, kernels_available, use_kernels
-from seqmamba.ops.carry import mamba_inner_from_state
 from seqmamba.ops.conv import causal_conv1d, causal_conv1d_update
 from seqmamba.ops.norm import rms_norm
 from seqmamba.ops.portable_scan import pairs_to_complex, selective_scan_portable, selective_state_update_portable
@@ -20,7 +19,6 @@ __all__ = [
     "fused_layer_step",
     "kernels_available",
     "mamba_inner",
-    "mamba_inner_from_state",
     "pairs_to_complex",
     "rms_norm",
     "selective_scan",
