@@ -44,9 +44,15 @@ def test_finetune_writes_run_directory_with_test_accuracy_and_resumes(run, capsy
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["classes"] == ["sp0", "sp1", "sp2"] and summary["steps"] == 16
     assert set(summary["per_class_accuracy"]) == {"sp0", "sp1", "sp2"} and 0 <= summary["test_accuracy"] <= 1
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]["temperature"]
+    assert summary["temperature"] == pytest.approx(float(saved)) and 0.05 <= summary["temperature"] <= 20
+    assert load_classifier(run_dir / "checkpoints" / "last.ckpt").temperature == pytest.approx(float(saved))
     by_length = summary["test_by_length"]
     assert list(by_length) == ["24", "64"] and by_length["64"]["accuracy"] == summary["test_accuracy"]
     assert all(abs(sum(row["call_share"].values()) - 1) < 1e-9 and row["windows"] == 24 for row in by_length.values())
+    calibration = by_length["64"]["calibration"]
+    assert calibration["accuracy"] == summary["test_accuracy"] and set(calibration["called_at"]) == {"0.5", "0.7", "0.9"}
+    assert 0 <= calibration["ece_before"] <= 1 and 0 <= calibration["ece_after"] <= 1
     rows = (run_dir / "confusion.csv").read_text().splitlines()
     assert rows[0] == "true\\predicted,sp0,sp1,sp2" and sum(int(v) for r in rows[1:] for v in r.split(",")[1:]) == 24
     assert main(["finetune", "--config", str(run_dir / "config.yaml"), "--trainer.max_epochs", "3",

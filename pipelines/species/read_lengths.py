@@ -107,7 +107,8 @@ def reads_by_length(checkpoint: Path, manifest: Path, args, device: str) -> dict
             out[str(length)] = {"skipped": str(error)}
             continue
         labels = np.array([species for species, _ in reads])
-        logits = predict_logits(loaded, [seq for _, seq in reads]) * loaded.temperature  # raw logits
+        batch_tokens = 1 << 20 if device == "cuda" else 1 << 15
+        logits = predict_logits(loaded, [seq for _, seq in reads], batch_tokens) * loaded.temperature  # raw logits
         calls = logits.argmax(axis=1)
         shares = np.bincount(calls, minlength=len(loaded.classes)) / len(calls)
         out[str(length)] = {"reads": len(reads), "accuracy": float((calls == labels).mean()),
