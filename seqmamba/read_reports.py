@@ -38,7 +38,7 @@ def format_rows(columns: list[Column], rows: Sequence[Sequence[object]]) -> list
 
 
 def call_reads(probs: np.ndarray, classes: list[str], min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """(call per read, confidence per read): the top class, `unclassified` below min_confidence, `empty` for NaN rows."""
+    """(call, confidence) per read: the top class, `unclassified` below min_confidence, `empty` for NaN rows."""
     empty = np.isnan(probs).any(axis=1)
     safe = np.where(empty[:, None], 0.0, probs)
     best, confidence = safe.argmax(axis=1), safe.max(axis=1)

@@ -220,7 +220,7 @@ class _SpeciesWindows(Dataset):
             raise InputError(genomes[worst].fasta, f"{split} split: no stretch holds a window of {length} bases (the "
                                                    f"longest has {longest[worst]} of the genome's "
                                                    f"{len(genomes[worst])}); "
-                                                   f"{_window_advice(split, length, longest[worst], len(regions[worst]))}")
+                                                   + _window_advice(split, length, longest[worst], len(regions[worst])))
         self._ends = [np.cumsum([b - a - length + 1 for a, b in rs]) for rs in self.regions]  # per species (R,)
 
     def start_of(self, species: int, k: int) -> int:

@@ -70,7 +70,8 @@ class Mamba(nn.Module):
         """The state matrix's diagonal, (D, N) float32 (complex64 for the complex mixer)."""
         return -torch.exp(self.A_log.float())
 
-    def forward(self, hidden_states: torch.Tensor, cache: MixerCache | None = None, carry: bool = False) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, cache: MixerCache | None = None,
+                carry: bool = False) -> torch.Tensor:
         """(B, L, d_model) -> (B, L, d_model); with a cache, also leaves the final states in it (prefill).
 
         With `carry`, the sequence continues from the cache's states (a chunk of a longer one), exactly.

@@ -17,7 +17,8 @@ from seqmamba.ops.conv import causal_conv1d
 from seqmamba.ops.portable_scan import unpack_bc
 
 
-def state_echo(delta: torch.Tensor, A: torch.Tensor, C: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def state_echo(delta: torch.Tensor, A: torch.Tensor, C: torch.Tensor,
+               h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """What h0 adds: to y (B, D, L) float32, and to the last state (B, D, N); one state index at a time (memory)."""
     total = delta.cumsum(dim=-1)  # (B, D, L) float32
     C = unpack_bc(C, A)[:, 0]  # (B, N, L), complex where A is

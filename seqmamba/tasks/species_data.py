@@ -59,7 +59,8 @@ class SpeciesDataModule(lightning.LightningDataModule):
     def __init__(self, manifest: str, seq_len: int = 1024, batch_size: int = 16, samples_per_epoch: int = 4096,
                  valid_fraction: float = 0.1, test_fraction: float = 0.1, split_chunks: int = 1,
                  val_windows: int = 64, test_windows: int = 256, rc_prob: float = 0.5, max_n_fraction: float = 0.5,
-                 seed: int = 0, num_workers: int = 0, min_len: int = 100, test_lengths: list[int] | None = None) -> None:
+                 seed: int = 0, num_workers: int = 0, min_len: int = 100,
+                 test_lengths: list[int] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.entries = read_manifest(manifest)
