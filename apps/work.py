@@ -10,7 +10,6 @@ import numpy as np
 
 from apps.jobs import Job
 
-KRAKEN_COLUMNS = ("percent", "clade_reads", "taxon_reads", "rank", "taxid", "name")  # Kraken's report, no taxids here
 TABLE_ROWS = 5000  # rows of the per-read table a page shows (the TSV has all)
 
 
@@ -20,29 +19,13 @@ def classify_job(job: Job, reads: Path, checkpoint: Path, device: str) -> dict:
 
     predictions = job.folder / "predictions.tsv"
     job.message = "classifying reads"
-    classify([reads], ckpt=checkpoint, out=predictions, device=device)
+    classify([reads], ckpt=checkpoint, out=predictions, report=job.folder / "report.kraken.txt", device=device)
     with open(predictions, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     counts = Counter(row["call"] for row in rows)
-    write_kraken_report(job.folder / "report.kraken.txt", counts)
     header = [name for name in (rows[0].keys() if rows else []) if name != "file"]
     return {"header": header, "rows": [[row[name] for name in header] for row in rows[:TABLE_ROWS]],
             "total": len(rows), "counts": counts.most_common()}
-
-
-def write_kraken_report(path: Path, counts: Counter) -> Path:
-    """Kraken's report layout (percent, clade reads, taxon reads, rank, taxid, name): unclassified, root, species."""
-    total = max(sum(counts.values()), 1)
-    unclassified = counts.get("unclassified", 0) + counts.get("empty", 0)
-    classified = sum(counts.values()) - unclassified
-    rows = [(unclassified, unclassified, "U", 0, "unclassified"), (classified, 0, "R", 1, "root")]
-    rows += [(n, n, "S", 0, f"  {name}") for name, n in counts.most_common() if name not in ("unclassified", "empty")]
-    lines = ["\t".join(KRAKEN_COLUMNS)] + [f"{100 * clade / total:.2f}\t{clade}\t{taxon}\t{rank}\t{taxid}\t{name}"
-                                          for clade, taxon, rank, taxid, name in rows]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
-    return path
 
 
 def generate_job(job: Job, checkpoint: Path, n: int, seconds: float, temperature: float, top_p: float,

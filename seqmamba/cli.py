@@ -68,15 +68,29 @@ def modern_flags(word: str, argv: list[str], training: bool) -> list[str]:
 
 
 def word_parser(prog: str, function: Callable) -> ArgumentParser:
-    """The parser of a typed command: `--config YAML`, then the function's arguments (lists of files as positionals)."""
+    """The parser of a typed command: `--config YAML`, then the function's arguments.
+
+    Lists of files are positionals (`seqmamba classify a.fa b.fa`, not a JSON list: one or more, or any number
+    where the argument has a default); a keyword list of tuples is a repeatable flag taking that many values
+    (`--paired R1 R2`).
+    """
     parser = ArgumentParser(prog=prog, description=first_line(function.__doc__), exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="a YAML file of these settings (keys as the flags)")
     hints, parameters = typing.get_type_hints(function), inspect.signature(function).parameters
-    many = [name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty
-            and typing.get_origin(hints[name]) is list]  # `seqmamba classify a.fa b.fa`, not a JSON list
-    parser.add_function_arguments(function, as_group=False, as_positional=True, skip=set(many))
+    many = [name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD
+            and typing.get_origin(hints[name]) is list]
+    groups = [name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY and typing.get_origin(hints[name]) is list
+              and typing.get_origin(typing.get_args(hints[name])[0]) is tuple]
+    parser.add_function_arguments(function, as_group=False, as_positional=True, skip={*many, *groups})
     for name in many:
-        parser.add_argument(name, nargs="+", type=typing.get_args(hints[name])[0], help=argument_help(function, name))
+        optional = parameters[name].default is not parameters[name].empty
+        parser.add_argument(name, nargs="*" if optional else "+", type=typing.get_args(hints[name])[0],
+                            default=[] if optional else None, help=argument_help(function, name))
+    for name in groups:
+        members = typing.get_args(typing.get_args(hints[name])[0])
+        parser.add_argument(f"--{name}", nargs=len(members), action="append", type=str, default=[],
+                            metavar=tuple(f"{name.upper()}{k + 1}" for k in range(len(members))),
+                            help=argument_help(function, name))
     return parser
 
 

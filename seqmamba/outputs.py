@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -126,10 +128,11 @@ def check_replaceable(folder: Path, names: Iterable[str], flag: str) -> None:
                                             f"another {flag} folder")
 
 
-def check_output_file(path: Path, flag: str, inputs: Iterable[Path], header: str) -> None:
+def check_output_file(path: Path, flag: str, inputs: Iterable[Path], header: str | re.Pattern) -> None:
     """Refuse an output file that is one of the command's inputs, or an existing file not written by us.
 
-    An existing file counts as ours when it starts with `header` (the first line this output always has).
+    An existing file counts as ours when it starts with `header` (the first line this output always has, or a
+    pattern of it).
     """
     if path.exists():
         for source in inputs:
@@ -138,9 +141,11 @@ def check_output_file(path: Path, flag: str, inputs: Iterable[Path], header: str
         if not path.is_file():
             raise InputError(path, f"{flag} names an existing folder or device; give a file path")
         with open(path, "rb") as handle:
-            if handle.read(len(header.encode())) != header.encode():
-                raise InputError(path, f"{flag} names an existing file that seqmamba did not write; choose another "
-                                       "output path or move it away")
+            start = handle.read(256).decode("utf-8", "replace")
+        ours = header.match(start) if isinstance(header, re.Pattern) else start.startswith(header)
+        if not ours:
+            raise InputError(path, f"{flag} names an existing file that seqmamba did not write; choose another "
+                                   "output path or move it away")
 
 
 @contextmanager
@@ -164,3 +169,16 @@ def check_output_path(path: str | Path, flag: str) -> Path:
     if parent is not None and not parent.is_dir():
         raise InputError(path, f"{flag}: {parent} is a file, not a folder; choose another path")
     return path
+
+
+@contextlib.contextmanager
+def replaced_on_success(paths: list[Path]) -> Iterator[list[Path]]:
+    """Temporary files beside `paths`, renamed onto them only if the block ends without error, else removed."""
+    tmps = [path.with_name(f".{path.name}.tmp") for path in paths]
+    try:
+        yield tmps
+        for tmp, path in zip(tmps, paths):
+            tmp.replace(path)
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)

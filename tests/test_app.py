@@ -90,8 +90,9 @@ def test_classify_upload_gzip_and_paste_give_table_downloads_and_chart(client, a
     table = client.get(folder + "predictions.tsv").get_data(as_text=True).splitlines()
     assert table[0].startswith("file\tread_id") and len(table) == 7
     kraken = client.get(folder + "report.kraken.txt").get_data(as_text=True).splitlines()
-    assert kraken[1].split("\t")[5] == "unclassified" and sum(int(line.split("\t")[1]) for line in kraken[1:2]) >= 0
-    assert sum(int(line.split("\t")[2]) for line in kraken[1:]) == 6
+    rows = [line.split("\t") for line in kraken]  # Kraken 2's six columns, no header: U first, then root, species
+    assert [row[3] for row in rows[:2]] == ["U", "R"] and rows[0][5] == "unclassified"
+    assert sum(int(row[2]) for row in rows) == 6 and int(rows[0][1]) + int(rows[1][1]) == 6
     pasted = client.post("/classify", data={"checkpoint": "finetune/checkpoints/last.ckpt",
                                             "pasted": ">one\n" + fastq.splitlines()[1] + "\n"})
     assert "<tr><td>one</td>" in wait_for(client, pasted.location)

@@ -75,3 +75,17 @@ def test_lm_matches_mamba_ssm_model_on_same_weights():
     theirs.load_state_dict(ours.state_dict())
     ids = torch.randint(4, 9, (2, 512), device="cuda")
     torch.testing.assert_close(ours(ids), theirs(ids).logits, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("complex_ssm", [False, True])
+def test_classifier_chunked_pass_equals_one_pass_on_cuda(complex_ssm):
+    from seqmamba.nn.classifier import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(MambaLMConfig(d_model=64, n_layer=2, complex_ssm=complex_ssm), 4).cuda().eval()
+    ids = torch.randint(4, 9, (3, 1000), device="cuda")
+    lengths = torch.tensor([1000, 777, 130], device="cuda")
+    with torch.no_grad():
+        whole = model(ids, lengths)
+        chunked = model.forward_chunked(ids, lengths, 256)  # the kernels' scan from zero, plus the carried state
+    torch.testing.assert_close(chunked, whole, rtol=1e-3, atol=1e-3)

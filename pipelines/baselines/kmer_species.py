@@ -1,10 +1,12 @@
 """Baseline for species classification: k-mer counts (k = 4..8) with logistic regression, on the model's windows.
 
 The training windows are the first `--train-windows` balanced windows the fine-tuning run would see
-(same seed), the test windows the fixed held-out ones: the same windows and splits as `seqmamba
-finetune`. Beside it, exact k-mer matching against the training regions (Kraken-style, k = 31).
-k-mers are canonical (a k-mer and its reverse complement count as one), since windows
-come from either strand; a k-mer holding N is skipped. Counts become frequencies, then standardised.
+(same seed, same lengths: log-uniform from `--min-len` to `--seq-len`), the test windows the fixed
+held-out ones at every read length of `--lengths` (default: `seqmamba finetune`'s test lengths): the
+same windows and splits as `seqmamba finetune`. Beside it, exact k-mer matching against the training
+regions (Kraken-style, k = 31). k-mers are canonical (a k-mer and its reverse complement count as one),
+since windows come from either strand; a k-mer holding N is skipped. Counts become frequencies, then
+standardised. Bad input (a manifest, a genome too short for the lengths) ends in one line and exit 2.
 
 Usage: python pipelines/baselines/kmer_species.py --manifest data/cache/apes/species.tsv --seq-len 1024 [--out JSON]
 """
@@ -26,6 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from seqmamba.data.tokenizer import A, T, encode
+from seqmamba.errors import InputError
 from seqmamba.tasks.species_data import SpeciesDataModule
 
 TRAIN_TOKEN_BUDGET = 1 << 25  # bases of training windows at most: keeps k-mer tables in memory at long L
@@ -47,8 +50,21 @@ def canonical_kmers(windows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     return np.minimum(forward, backward), ok
 
 
-def kmer_frequencies(windows: np.ndarray, k: int) -> scipy.sparse.csr_matrix:
-    """(N, L) token ids -> (N, 4^k) canonical k-mer frequencies, sparse."""
+def by_length(windows: np.ndarray | list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Windows of any lengths as (item indices, (n, L) stacked windows) per length: the k-mer code works per length."""
+    if isinstance(windows, np.ndarray):
+        return [(np.arange(len(windows)), windows)]
+    lengths = np.array([len(w) for w in windows])
+    return [(np.flatnonzero(lengths == length), np.stack([windows[i] for i in np.flatnonzero(lengths == length)]))
+            for length in np.unique(lengths)]
+
+
+def kmer_frequencies(windows: np.ndarray | list[np.ndarray], k: int) -> scipy.sparse.csr_matrix:
+    """(N, L) token ids, or N windows of any lengths -> (N, 4^k) canonical k-mer frequencies, sparse."""
+    if not isinstance(windows, np.ndarray):
+        groups = by_length(windows)
+        order = np.argsort(np.concatenate([items for items, _ in groups]))
+        return scipy.sparse.vstack([kmer_frequencies(group, k) for _, group in groups]).tocsr()[order]
     canonical, ok = canonical_kmers(windows, k)
     n = len(windows)
     rows = np.broadcast_to(np.arange(n)[:, None], canonical.shape)[ok]
@@ -57,7 +73,7 @@ def kmer_frequencies(windows: np.ndarray, k: int) -> scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix(counts.multiply(1 / totals))
 
 
-def exact_match_accuracy(data: SpeciesDataModule, windows: np.ndarray, labels: np.ndarray,
+def exact_match_accuracy(data: SpeciesDataModule, windows: np.ndarray | list[np.ndarray], labels: np.ndarray,
                          k: int = 31) -> tuple[float, float]:
     """Kraken-style exact matching: call the species owning most of a window's k-mers found in one species only.
 
@@ -68,10 +84,14 @@ def exact_match_accuracy(data: SpeciesDataModule, windows: np.ndarray, labels: n
     owners = []  # per species: sorted unique k-mers of its training regions
     for genome, regions in zip(data.genomes, data.split_regions("train")):
         found = [canonical_kmers(encode(genome.fetch(a, b))[None, :], k) for a, b in regions if b - a >= k]
-        owners.append(np.unique(np.concatenate([codes[ok] for codes, ok in found])))
-    codes, ok = canonical_kmers(windows, k)
-    rows = np.broadcast_to(np.arange(len(windows))[:, None], codes.shape)[ok]
-    codes = codes[ok]
+        owners.append(np.unique(np.concatenate([codes[ok] for codes, ok in found] + [np.zeros(0, np.int64)])))
+    rows, codes = [], []
+    for items, group in by_length(windows):
+        group_codes, ok = canonical_kmers(group, k)
+        rows.append(np.broadcast_to(items[:, None], group_codes.shape)[ok])
+        codes.append(group_codes[ok])
+    rows, codes = np.concatenate(rows), np.concatenate(codes)
+    owners = [s if len(s) else np.full(1, -1) for s in owners]  # no k-mers: matches nothing
     member = np.stack([s[np.searchsorted(s, codes).clip(max=len(s) - 1)] == codes for s in owners])  # (S, K)
     single = member.sum(axis=0) == 1
     votes = np.stack([np.bincount(rows[single & m], minlength=len(windows)) for m in member])  # (S, N)
@@ -79,30 +99,35 @@ def exact_match_accuracy(data: SpeciesDataModule, windows: np.ndarray, labels: n
     return float(np.where(called, votes.argmax(axis=0) == labels, 1 / len(owners)).mean()), float(called.mean())
 
 
-def stacked(dataset, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first `count` (window, label) items of a dataset as arrays."""
+def stacked(dataset, count: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The first `count` (window, label) items of a dataset: windows (any lengths) and labels."""
     items = [dataset[i] for i in range(min(count, len(dataset)))]
-    return np.stack([w.numpy() for w, _ in items]), np.array([label for _, label in items])
+    return [w.numpy() for w, _ in items], np.array([label for _, label in items])
 
 
 def kmer_baseline(data: SpeciesDataModule, ks: list[int], train_windows: int = 4096, exact_k: int = 31) -> dict:
-    """Held-out accuracy of k-mer logistic regression per k (and of exact k-mer matching), on the model's windows."""
+    """Held-out accuracy of k-mer logistic regression per k (and of exact matching) per read length."""
     data.setup("fit")
-    data.setup("test")
-    count = min(train_windows, max(len(data.classes), TRAIN_TOKEN_BUDGET // data.hparams.seq_len))
+    mean_length = (data.hparams.seq_len + data.hparams.min_len) / 2
+    count = min(train_windows, max(len(data.classes), int(TRAIN_TOKEN_BUDGET // mean_length)))
     x_train, y_train = stacked(data.train_windows(), count)
-    x_test, y_test = stacked(data.fixed_windows("test"), len(data.fixed_windows("test")))
-    accuracy = {}
+    tests = {length: stacked(data.fixed_windows("test", length), len(data.fixed_windows("test", length)))
+             for length in data.test_lengths}
+    accuracy: dict[int, dict[str, float]] = {length: {} for length in tests}
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # max_iter caps the time; the fit is near enough
     for k in ks:
         model = make_pipeline(StandardScaler(with_mean=False), LogisticRegression(C=0.1, max_iter=300))
         model.fit(kmer_frequencies(x_train, k), y_train)
-        accuracy[f"k{k}"] = float((model.predict(kmer_frequencies(x_test, k)) == y_test).mean())
-    if exact_k:
-        accuracy[f"exact{exact_k}"], called = exact_match_accuracy(data, x_test, y_test, exact_k)
-    return {"accuracy": accuracy, **({f"exact{exact_k}_called": called} if exact_k else {}),
-            "train_windows": len(y_train), "test_windows": len(y_test),
-            "chance": 1 / len(data.classes), "seq_len": data.hparams.seq_len}
+        for length, (x_test, y_test) in tests.items():
+            accuracy[length][f"k{k}"] = float((model.predict(kmer_frequencies(x_test, k)) == y_test).mean())
+    for length, (x_test, y_test) in tests.items():
+        if exact_k:
+            accuracy[length][f"exact{exact_k}"], accuracy[length][f"exact{exact_k}_called"] = \
+                exact_match_accuracy(data, x_test, y_test, exact_k)
+    seq_len = data.hparams.seq_len
+    return {"accuracy": accuracy[seq_len], "by_length": {str(length): row for length, row in accuracy.items()},
+            "train_windows": len(y_train), "test_windows": len(tests[seq_len][1]),
+            "chance": 1 / len(data.classes), "seq_len": seq_len, "min_len": data.hparams.min_len}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -110,6 +135,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--seq-len", type=int, default=1024)
+    parser.add_argument("--min-len", type=int, default=100, help="shortest training window, as data.min_len")
+    parser.add_argument("--lengths", type=int, nargs="+", default=None,
+                        help="read lengths to test at (default: finetune's data.test_lengths for --seq-len)")
     parser.add_argument("--k", type=int, nargs="+", default=[4, 5, 6, 7, 8])
     parser.add_argument("--train-windows", type=int, default=4096)
     parser.add_argument("--test-windows", type=int, default=256, help="per species, as data.test_windows")
@@ -118,14 +146,29 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     started = time.time()
-    data = SpeciesDataModule(args.manifest, seq_len=args.seq_len, test_windows=args.test_windows, seed=args.seed)
+    if args.out is not None and not args.out.parent.is_dir():
+        raise InputError(args.out, "its folder does not exist; create it or choose another --out")
+    data = SpeciesDataModule(args.manifest, seq_len=args.seq_len, test_windows=args.test_windows, seed=args.seed,
+                             min_len=args.min_len, test_lengths=args.lengths)
     result = {**kmer_baseline(data, args.k, args.train_windows, args.exact_k), "seconds": round(time.time() - started, 1)}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        args.out.write_text(text + "\n")
+        tmp = args.out.with_name(f".{args.out.name}.tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(args.out)
     return result
 
 
+def run(argv: list[str] | None = None) -> int:
+    """main() with bad input as one line on stderr and exit status 2, as `seqmamba`'s commands do."""
+    try:
+        main(argv)
+    except InputError as error:
+        print(f"kmer_species.py: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    sys.exit(run())

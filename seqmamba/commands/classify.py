@@ -1,126 +1,185 @@
-"""`seqmamba classify`: label reads (FASTA/FASTQ, plain or gzip) with a fine-tuned species model.
+"""`seqmamba classify`: label reads (FASTA/FASTQ, plain or gzip, files or stdin) with a fine-tuned species model.
 
 Writes predictions.tsv (file, read_id, length, call, p_<species>...) and, beside it,
-predictions.summary.tsv (per file: reads and fraction per call); prints the summary. Reads below
-`--min_confidence` are called `unclassified`; empty reads are called `empty` and counted. The
-length rule for reads shorter or longer than the training length is in `seqmamba.read_calls`.
-Output is written to a temporary file and renamed at the end, so a failed run leaves no half file. `--out` (and the
-summary beside it) never replaces an input or the checkpoint, and replaces an existing file only when it is an
-earlier predictions table (or summary) of this command.
+predictions.summary.tsv (per file: reads and fraction per call) and predictions.abundance.tsv
+(per class and file: share of the classified reads); prints the summary. `--report FILE` adds a
+Kraken 2-style report, `--kraken_output FILE` Kraken-style per-read lines (formats in
+`seqmamba.read_reports`). Reads below `--min_confidence` (a calibrated probability) are called
+`unclassified`; empty reads are called `empty` and counted. A file named `-` is read from stdin.
+`--paired R1 R2` classifies each pair as one: the mates' calibrated logits are summed (independent
+evidence for one fragment). Every output is written to a temporary file and renamed at the end,
+so a failed run leaves no half file and keeps earlier outputs; no output replaces an input, the
+checkpoint, or a file this command did not write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import re
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from seqmamba.data.reads import read_records
+from seqmamba.data.reads import STDIN, read_pairs, read_records
 from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
-from seqmamba.outputs import check_output_file, written_atomically
-from seqmamba.read_calls import LoadedClassifier, load_classifier, predict_proba
+from seqmamba.outputs import check_output_file, replaced_on_success
+from seqmamba.read_calls import LoadedClassifier, load_classifier, predict_logits
+from seqmamba.read_reports import (
+    EMPTY,
+    UNCLASSIFIED,
+    abundance_lines,
+    call_reads,
+    kraken_output_lines,
+    kraken_report_lines,
+    summary_lines,
+)
 
-CHUNK_READS = 8192  # reads held in memory at once
 TABLE_HEADER = "file\tread_id\tlength\tcall\t"  # how every predictions table starts (then p_<species> columns)
-SUMMARY_HEADER = "file\tcall\treads\tfraction\n"
+SUMMARY_HEADER = "file\tcall\treads\tfraction"
+KRAKEN_REPORT_START = re.compile(r"\s*\d+\.\d+\t\d+\t\d+\tU\t")  # a report of ours begins with its unclassified line
+KRAKEN_OUTPUT_START = re.compile(r"[CU]\t")
+CHUNK_READS = 1 << 16  # reads (or pairs) held in memory at once: several full GPU batches of short reads
+Source = tuple[str, Iterator[tuple[str, tuple[str, ...]]]]  # (name, (read id, mates)) per input
 
 
-def call_reads(probs: np.ndarray, lengths: list[int], classes: list[str], min_confidence: float) -> list[str]:
-    """A species per read, 'unclassified' below the confidence threshold, 'empty' for reads with no bases."""
-    calls = []
-    for row, length in zip(probs, lengths):
-        if length == 0:
-            calls.append("empty")
-        else:
-            best = int(row.argmax())
-            calls.append(classes[best] if row[best] >= min_confidence else "unclassified")
-    return calls
+def sources(files: list[Path], pairs: list[list[Path]]) -> list[Source]:
+    """Each input as (name, records of (read id, (sequence,)) or (read id, (mate 1, mate 2)))."""
+    singles = [(("stdin" if str(path) == STDIN else str(path)),
+                ((read_id, (seq,)) for read_id, seq in read_records(path))) for path in files]
+    paired = [(f"{first}|{second}", ((read_id, (seq1, seq2)) for read_id, seq1, seq2 in read_pairs(first, second)))
+              for first, second in pairs]
+    return singles + paired
 
 
-def check_finite(probs: np.ndarray, lengths: list[int], ckpt: str | Path, path: Path, read_id: list[str]) -> None:
+def mate_probabilities(loaded: LoadedClassifier, mates: list[tuple[str, ...]], batch_tokens: int) -> np.ndarray:
+    """(N, C) probabilities of reads or pairs: a pair's calibrated logits summed; NaN where every mate is empty."""
+    total = None
+    for column in zip(*mates):
+        logits = predict_logits(loaded, list(column), batch_tokens)
+        total = logits if total is None else np.where(np.isnan(total), logits,
+                                                      np.where(np.isnan(logits), total, total + logits))
+    probs = np.exp(total - total.max(axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def check_finite(probs: np.ndarray, mates: list[tuple[str, ...]], ckpt: Path, name: str, ids: list[str]) -> None:
     """A model that yields NaN or infinite probabilities for a read with bases is broken: stop, naming it."""
-    bad = [i for i, (row, length) in enumerate(zip(probs, lengths)) if length and not np.isfinite(row).all()]
-    if bad:
+    has_bases = np.array([any(mates_of) for mates_of in mates], dtype=bool)
+    bad = np.flatnonzero(has_bases & ~np.isfinite(probs).all(axis=1))
+    if len(bad):
         raise InputError(ckpt, f"the model gives NaN or infinite probabilities for {len(bad)} of {len(probs)} reads "
-                               f"(first {read_id[bad[0]]!r} of {path}); its weights are broken: use another checkpoint "
+                               f"(first {ids[bad[0]]!r} of {name}); its weights are broken: use another checkpoint "
                                "(e.g. best.ckpt) or train again")
 
 
-def summary_lines(counts: dict[str, Counter], calls: list[str]) -> list[str]:
-    """summary.tsv lines: per file and call, reads and their fraction of the file's reads."""
-    lines = [SUMMARY_HEADER.rstrip("\n")]
-    for name, counter in counts.items():
-        total = max(sum(counter.values()), 1)
-        lines += [f"{name}\t{call}\t{counter[call]}\t{counter[call] / total:.4f}" for call in calls]
-    return lines
-
-
-def classify_files(loaded: LoadedClassifier, files: list[Path], out: Path, min_confidence: float,
-                   batch_tokens: int, ckpt: str | Path = "--ckpt") -> dict[str, Counter]:
-    """Label every read of every file into `out` (atomically); returns call counts per file."""
-    header = TABLE_HEADER + "\t".join(f"p_{name}" for name in loaded.classes)
+def classify_sources(loaded: LoadedClassifier, inputs: list[Source], table, kraken, min_confidence: float,
+                     batch_tokens: int, ckpt: Path) -> dict[str, Counter]:
+    """Label every read (or pair) of every input into open text files; returns call counts per input."""
+    table.write(TABLE_HEADER + "\t".join(f"p_{name}" for name in loaded.classes) + "\n")
     counts: dict[str, Counter] = {}
-    with written_atomically(out) as tmp:
-        with open(tmp, "w") as table, tqdm(unit=" reads", disable=None) as progress:
-            table.write(header + "\n")
-            for path in files:
-                counts[str(path)] = Counter()
-                records = read_records(path)
-                while chunk := list(itertools.islice(records, CHUNK_READS)):
-                    probs = predict_proba(loaded, [seq for _, seq in chunk], batch_tokens)
-                    lengths = [len(seq) for _, seq in chunk]
-                    check_finite(probs, lengths, ckpt, path, [read_id for read_id, _ in chunk])
-                    calls = call_reads(probs, lengths, loaded.classes, min_confidence)
-                    counts[str(path)].update(calls)
-                    for (read_id, seq), call, row in zip(chunk, calls, probs):
-                        cells = ["NA"] * len(row) if call == "empty" else [f"{p:.4f}" for p in row]
-                        table.write("\t".join([str(path), read_id, str(len(seq)), call, *cells]) + "\n")
-                    progress.update(len(chunk))
+    with tqdm(unit=" reads", disable=None) as progress:
+        for name, records in inputs:
+            counts[name] = Counter()
+            while chunk := list(itertools.islice(records, CHUNK_READS)):
+                probs = mate_probabilities(loaded, [mates for _, mates in chunk], batch_tokens)
+                check_finite(probs, [mates for _, mates in chunk], ckpt, name, [read_id for read_id, _ in chunk])
+                calls, confidence = call_reads(probs, loaded.classes, min_confidence)
+                counts[name].update(calls.tolist())
+                ids = [read_id for read_id, _ in chunk]
+                lengths = ["|".join(str(len(seq)) for seq in mates) for _, mates in chunk]
+                cells = np.char.mod("%.4f", np.nan_to_num(probs, nan=-1.0)).astype(object)
+                cells[np.isnan(probs)] = "NA"
+                table.writelines(f"{name}\t{read_id}\t{length}\t{call}\t" + "\t".join(row) + "\n"
+                                 for read_id, length, call, row in zip(ids, lengths, calls, cells))
+                if kraken is not None:
+                    kraken.writelines(line + "\n" for line in kraken_output_lines(ids, calls, lengths, confidence))
+                progress.update(len(chunk))
+            if name == "stdin" and not counts[name]:
+                raise InputError("stdin", "no reads came in; pipe FASTA or FASTQ into `seqmamba classify -`")
     return counts
 
 
-def classify(files: list[Path], *, ckpt: Path, out: Path = Path("predictions.tsv"), min_confidence: float = 0.0,
-             batch_tokens: int | None = None, device: str = "auto") -> dict:
-    """Label reads (FASTA/FASTQ, plain or gzip) with a fine-tuned species model.
+def check_outputs(out: Path, report: Path | None, kraken_output: Path | None, inputs: list[Path],
+                  ckpt: Path) -> list[Path]:
+    """The files this run writes, refused before any work where one is a folder, its folder is missing, it names an
+    input or the checkpoint, or it is an existing file this command did not write."""
+    summary = out.with_name(out.stem + ".summary.tsv")
+    abundance = out.with_name(out.stem + ".abundance.tsv")
+    named = [("--out", out, TABLE_HEADER), ("--out", summary, SUMMARY_HEADER), ("--out", abundance, "class\t"),
+             ("--report", report, KRAKEN_REPORT_START), ("--kraken_output", kraken_output, KRAKEN_OUTPUT_START)]
+    for flag, path, header in named:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise InputError(path, f"{flag} names a folder; give a file path, e.g. {path / 'report.txt'}")
+        if not path.parent.is_dir():
+            raise InputError(path, f"{flag}: its folder does not exist; create it or choose another path")
+        check_output_file(path, flag, [*inputs, ckpt], header)
+    return [out, summary, abundance, *(path for path in (report, kraken_output) if path)]
+
+
+def check_inputs(files: list[Path], paired: list[tuple[Path, Path]]) -> list[Path]:
+    """Read files that exist, each given once (a file given twice would be counted twice); stdin at most once."""
+    if not files and not paired:
+        raise InputError("classify", "no reads given; name FASTA/FASTQ files, - for stdin, or --paired R1 R2")
+    if sum(str(path) == STDIN for path in files) > 1:
+        raise InputError("stdin", "- is given more than once; stdin can be read once")
+    named = [path for path in [*files, *itertools.chain(*paired)] if str(path) != STDIN]
+    for k, path in enumerate(named):
+        if not path.is_file():
+            raise InputError(path, "no such read file; give FASTA or FASTQ files, plain or gzip")
+        if twin := next((p for p in named[:k] if p.resolve() == path.resolve()), None):
+            raise InputError(path, f"given twice (also as {twin}); its reads would be counted twice: give each file once")
+    return named
+
+
+def classify(files: list[Path] = (), *, ckpt: Path, paired: list[tuple[Path, Path]] = (),
+             out: Path = Path("predictions.tsv"), report: Path | None = None, kraken_output: Path | None = None,
+             min_confidence: float = 0.0, batch_tokens: int | None = None, device: str = "auto") -> dict:
+    """Label reads (FASTA/FASTQ, plain or gzip, or - for stdin) with a fine-tuned species model.
 
     Args:
-        files: FASTA or FASTQ files, plain or gzip
+        files: FASTA or FASTQ files, plain or gzip; - reads stdin
         ckpt: RUN/checkpoints/last.ckpt of `seqmamba finetune`
-        out: the predictions table; its .summary.tsv lands beside it
-        min_confidence: reads whose top probability is below this are called 'unclassified', in [0, 1]
+        paired: mate files of a paired-end run, classified pair by pair (repeatable)
+        out: the predictions table; its .summary.tsv and .abundance.tsv land beside it
+        report: also write a Kraken 2-style report (six columns) here
+        kraken_output: also write Kraken-style per-read lines (C/U, id, label, length, confidence) here
+        min_confidence: reads whose calibrated top probability is below this are called 'unclassified', in [0, 1]
         batch_tokens: tokens per batch (default 2^20 on GPU, 2^15 on CPU)
         device: auto (the GPU when there is one), cpu, cuda or cuda:N
     """
     if not 0 <= min_confidence <= 1:
         raise InputError("--min_confidence", f"must lie in [0, 1], got {min_confidence}")
+    files, paired = [Path(path) for path in files], [(Path(a), Path(b)) for a, b in paired]
+    out = Path(out)
+    report, kraken_output = (None if path is None else Path(path) for path in (report, kraken_output))
+    inputs = check_inputs(files, paired)
+    outputs = check_outputs(out, report, kraken_output, inputs, Path(ckpt))
     device = resolve_device(device)
     batch_tokens = batch_tokens or (1 << 20 if device.type == "cuda" else 1 << 15)
-    files, out = [Path(path) for path in files], Path(out)
-    for k, path in enumerate(files):
-        if not path.is_file():
-            raise InputError(path, "no such read file; give FASTA or FASTQ files, plain or gzip")
-        if twin := next((p for p in files[:k] if p.resolve() == path.resolve()), None):
-            raise InputError(path, f"given twice (also as {twin}); its reads would be counted twice: "
-                                   "give each file once")
-    if not out.parent.is_dir():
-        raise InputError(out, "its folder does not exist; create it or choose another --out path")
-    summary_path = out.with_name(out.stem + ".summary.tsv")
-    for path, header in ((out, TABLE_HEADER), (summary_path, SUMMARY_HEADER)):
-        check_output_file(path, "--out", [*files, ckpt], header)
     loaded = load_classifier(ckpt, device)
-    counts = classify_files(loaded, files, out, min_confidence, batch_tokens, ckpt)
-    lines = summary_lines(counts, [*loaded.classes, "unclassified", "empty"])
-    with written_atomically(summary_path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    with replaced_on_success(outputs) as tmps:
+        with open(tmps[0], "w") as table, open(tmps[-1], "w") if kraken_output \
+                else contextlib.nullcontext() as kraken:
+            counts = classify_sources(loaded, sources(files, paired), table, kraken, min_confidence, batch_tokens,
+                                      Path(ckpt))
+        lines = summary_lines(counts, [*loaded.classes, UNCLASSIFIED, EMPTY])
+        tmps[1].write_text("\n".join(lines) + "\n")
+        tmps[2].write_text("\n".join(abundance_lines(counts, loaded.classes)) + "\n")
+        if report:
+            tmps[3].write_text("\n".join(kraken_report_lines(sum(counts.values(), Counter()), loaded.classes)) + "\n")
     print("\n".join(lines))
     for name, counter in counts.items():
         if not sum(counter.values()):
-            print(f"warning: {name} holds no reads (an empty file); its rows in {summary_path} are all 0",
-                  file=sys.stderr)
-    print(f"predictions: {out}; summary: {summary_path}")
-    return {str(path): dict(counter) for path, counter in counts.items()}
+            print(f"warning: {name} holds no reads (an empty file); its rows in {outputs[1]} are all 0", file=sys.stderr)
+    print(f"predictions: {out}; summary: {outputs[1]}; abundance: {outputs[2]}"
+          + "".join(f"; {label}: {path}" for label, path in (("report", report), ("kraken output", kraken_output))
+                    if path))
+    return {name: dict(counter) for name, counter in counts.items()}

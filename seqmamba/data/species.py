@@ -6,10 +6,16 @@ file order ("joined coordinates"), so a window may cross a record junction: the 
 one record per ~2.2 kb alignment block, and windows of 2^12 bases and up must span blocks.
 
 The split is by record (block) when every species has the same number of records, as FASTAs cut
-from one alignment do: the same blocks are held out for every species, so no test block is
-trained on in any species. Otherwise (unrelated assemblies) it is by the same fraction of each
-joined genome. Either way the unit axis is cut into `chunks` equal parts, each split as
+from one alignment do, and there are enough of them for every split to get whole blocks: the same
+blocks are held out for every species, so no test block is trained on in any species. Otherwise
+(unrelated assemblies: one record each, or different record counts) it is by the same fraction of
+each joined genome. Either way the unit axis is cut into `chunks` equal parts, each split as
 train | valid | test, so held-out regions are spread along the genome yet long enough for a window.
+Genomes may be plain or bgzip FASTA (see `seqmamba.data.genome`).
+
+Training windows may vary in length (`BalancedWindows(min_length=...)`): each batch of
+`batch_size` consecutive items draws one length, log-uniform in [min_length, length], so a batch
+stacks without padding and the model sees every read length from min_length up.
 """
 
 from __future__ import annotations
@@ -165,10 +171,21 @@ def unit_splits(n_units: int, valid_fraction: float, test_fraction: float, chunk
     return splits
 
 
+def splits_by_block(genomes: list[JoinedGenome], valid_fraction: float, test_fraction: float,
+                    chunks: int = 1) -> bool:
+    """Whether the genomes look cut from one alignment (same record count) with blocks enough for every split."""
+    counts = {len(g.names) for g in genomes}
+    if len(counts) != 1:
+        return False
+    units = unit_splits(counts.pop(), valid_fraction, test_fraction, chunks)
+    wanted = {"train": True, "valid": valid_fraction > 0, "test": test_fraction > 0}
+    return all(units[split] for split, needed in wanted.items() if needed)
+
+
 def shared_splits(genomes: list[JoinedGenome], valid_fraction: float, test_fraction: float,
                   chunks: int = 1) -> list[dict[str, list[Region]]]:
-    """Per species, joined-coordinate regions of each split: the same blocks when record counts match."""
-    by_block = len({len(g.names) for g in genomes}) == 1
+    """Per species, joined-coordinate regions of each split: the same blocks when the genomes are aligned ones."""
+    by_block = splits_by_block(genomes, valid_fraction, test_fraction, chunks)
     n_units = len(genomes[0].names)
     out = []
     for genome in genomes:
@@ -189,18 +206,29 @@ def intersect(regions: list[Region], usable: list[Region]) -> list[Region]:
     return out
 
 
+def _window_advice(split: str, length: int, longest: int, stretches: int) -> str:
+    """What to change so a split holds a window: settings that would work, with numbers."""
+    if longest == 0:
+        return (f"the {split} split is empty; give a nonzero {split} fraction, or fewer split chunks")
+    advice = f"use seq_len {longest} or shorter"
+    if stretches > 1:
+        advice += f", or split_chunks 1 (one {split} stretch {stretches} times as long)"
+    return advice + f", or a {split} fraction about {length / longest:.1f} times larger"
+
+
 class _SpeciesWindows(Dataset):
     """Window starts over each species' regions, counted cumulatively so a genome-wide index costs no memory."""
 
     def __init__(self, genomes: list[JoinedGenome], regions: list[list[Region]], length: int, split: str) -> None:
         self.genomes, self.length = genomes, length
         self.regions = [[r for r in rs if r[1] - r[0] >= length] for rs in regions]
-        for genome, usable, all_regions in zip(genomes, self.regions, regions):
-            if not usable:
-                longest = max((b - a for a, b in all_regions), default=0)
-                raise InputError(genome.fasta, f"{split} split: no stretch holds a window of {length} bases (the "
-                                               f"longest has {longest}); use a shorter seq_len, fewer split chunks "
-                                               f"or a larger {split} fraction")
+        longest = [max((b - a for a, b in rs), default=0) for rs in regions]  # per species
+        if min(longest) < length:  # advice from the species with the shortest stretches, so it works for all
+            worst = int(np.argmin(longest))
+            raise InputError(genomes[worst].fasta, f"{split} split: no stretch holds a window of {length} bases (the "
+                                                   f"longest has {longest[worst]} of the genome's "
+                                                   f"{len(genomes[worst])}); "
+                                                   + _window_advice(split, length, longest[worst], len(regions[worst])))
         self._ends = [np.cumsum([b - a - length + 1 for a, b in rs]) for rs in self.regions]  # per species (R,)
 
     def start_of(self, species: int, k: int) -> int:
@@ -209,9 +237,9 @@ class _SpeciesWindows(Dataset):
         j = int(np.searchsorted(ends, k, side="right"))
         return self.regions[species][j][0] + k - int(ends[j - 1] if j else 0)
 
-    def read(self, species: int, start: int, reverse: bool) -> np.ndarray:
-        """Token ids of one window, reverse-complemented if asked."""
-        ids = encode(self.genomes[species].fetch(start, start + self.length))
+    def read(self, species: int, start: int, reverse: bool, length: int | None = None) -> np.ndarray:
+        """Token ids of one window (of `length` bases, default the full length), reverse-complemented if asked."""
+        ids = encode(self.genomes[species].fetch(start, start + (length or self.length)))
         return reverse_complement(ids) if reverse else ids
 
 
@@ -219,13 +247,16 @@ class BalancedWindows(_SpeciesWindows):
     """Training windows: item i is species i mod C, at a seeded uniform position, reverse-complemented at random.
 
     Draws are reproducible per (seed, epoch, item), so a resumed run sees the same data. A window
-    with more than `max_n_fraction` N is redrawn up to MAX_DRAWS times, then kept.
+    with more than `max_n_fraction` N is redrawn up to MAX_DRAWS times, then kept. With `min_length`
+    below `length`, items i of one batch (i // batch_size) share a length drawn log-uniformly.
     """
 
     def __init__(self, genomes: list[JoinedGenome], regions: list[list[Region]], length: int, num_samples: int,
-                 seed: int, rc_prob: float = 0.5, max_n_fraction: float = 0.5) -> None:
+                 seed: int, rc_prob: float = 0.5, max_n_fraction: float = 0.5, min_length: int | None = None,
+                 batch_size: int = 1) -> None:
         super().__init__(genomes, regions, length, "train")
         self.num_samples, self.seed, self.rc_prob, self.max_n_fraction = num_samples, seed, rc_prob, max_n_fraction
+        self.min_length, self.batch_size = min(min_length or length, length), batch_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -235,20 +266,28 @@ class BalancedWindows(_SpeciesWindows):
     def __len__(self) -> int:
         return self.num_samples
 
+    def length_of(self, i: int) -> int:
+        """Bases of item i: its batch's log-uniform draw in [min_length, length] (the same for the whole batch)."""
+        if self.min_length >= self.length:
+            return self.length
+        rng = np.random.default_rng([self.seed, self.epoch, i // self.batch_size, 1])
+        return int(round(np.exp(rng.uniform(np.log(self.min_length), np.log(self.length)))))
+
     def locate(self, i: int) -> tuple[int, int, bool]:
         """(species, joined start, reverse) of item i, for checks: which bases an item holds."""
-        species = i % len(self.genomes)
+        species, length = i % len(self.genomes), self.length_of(i)
         rng = np.random.default_rng([self.seed, self.epoch, i])
         reverse = bool(rng.random() < self.rc_prob)
         for _ in range(MAX_DRAWS):
             start = self.start_of(species, int(rng.integers(self._ends[species][-1])))
-            if n_fraction(self.read(species, start, False)) <= self.max_n_fraction:
+            if n_fraction(self.read(species, start, False, length)) <= self.max_n_fraction:
                 break
         return species, start, reverse
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         species, start, reverse = self.locate(i)
-        return torch.from_numpy(self.read(species, start, reverse).astype(np.int64)), species  # (L,), label
+        ids = self.read(species, start, reverse, self.length_of(i))
+        return torch.from_numpy(ids.astype(np.int64)), species  # (length_of(i),), label
 
 
 class FixedWindows(_SpeciesWindows):

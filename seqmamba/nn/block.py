@@ -27,10 +27,10 @@ class Block(nn.Module):
         self.residual_in_fp32 = residual_in_fp32
 
     def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor | None = None,
-                cache: MixerCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                cache: MixerCache | None = None, carry: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         hidden_states, residual = self.norm(hidden_states, residual, prenorm=True,
                                             residual_in_fp32=self.residual_in_fp32)
-        return self.mixer(hidden_states, cache), residual
+        return self.mixer(hidden_states, cache, carry) if carry else self.mixer(hidden_states, cache), residual
 
     def step(self, hidden_states: torch.Tensor, residual: torch.Tensor | None,
              cache: MixerCache) -> tuple[torch.Tensor, torch.Tensor]:

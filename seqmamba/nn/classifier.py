@@ -43,3 +43,26 @@ class SequenceClassifier(nn.Module):
         """lengths (B,): real length of each right-padded row; None when no row is padded."""
         hidden = self.backbone(input_ids)  # (B, L, D)
         return self.head(pool(hidden, lengths, self.pooling).to(self.head.weight.dtype))  # (B, C)
+
+    def forward_chunked(self, input_ids: torch.Tensor, lengths: torch.Tensor, chunk_len: int) -> torch.Tensor:
+        """As `forward`, reading `chunk_len` positions at a time with the SSM state carried: memory of one chunk.
+
+        The same logits as one pass (up to rounding): the state carries everything a later position
+        sees, and pooling accumulates over chunks (a mean over each row's first `lengths` positions,
+        or its last one). Rows are right-padded; padding comes after a row's end, so it changes nothing.
+        """
+        batch = input_ids.shape[0]
+        cache = [layer.mixer.allocate_cache(batch) for layer in self.backbone.layers]
+        pooled = torch.zeros(batch, self.config.d_model, device=input_ids.device)  # (B, D) float32
+        for start in range(0, input_ids.shape[1], chunk_len):
+            hidden = self.backbone(input_ids[:, start : start + chunk_len], cache, carry=True).float()  # (B, l, D)
+            positions = start + torch.arange(hidden.shape[1], device=hidden.device)  # (l,)
+            if self.pooling == "mean":
+                pooled += (hidden * (positions[None, :] < lengths[:, None])[..., None]).sum(dim=1)
+            else:
+                ends = (positions[None, :] == lengths[:, None] - 1)[..., None]  # (B, l, 1): each row's last position
+                pooled += (hidden * ends).sum(dim=1)
+        if self.pooling == "mean":
+            pooled = pooled / lengths[:, None].to(pooled.dtype)
+        return self.head(pooled.to(self.head.weight.dtype))  # (B, C)
+

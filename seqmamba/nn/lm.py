@@ -66,7 +66,9 @@ class MixerModel(nn.Module):
         )
         self.norm_f = RMSNorm(config.d_model, config.norm_eps)
 
-    def forward(self, input_ids: torch.Tensor, cache: list[MixerCache] | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, cache: list[MixerCache] | None = None,
+                carry: bool = False) -> torch.Tensor:
+        """ids (B, L) -> hidden (B, L, D); with `carry`, continuing from the cache's states (one chunk of many)."""
         hidden_states, residual = self.embedding(input_ids), None
         recompute = (self.config.activation_checkpointing and self.training and cache is None
                      and torch.is_grad_enabled())
@@ -74,7 +76,7 @@ class MixerModel(nn.Module):
             if recompute:  # keep only each block's inputs; its activations are rebuilt in backward
                 hidden_states, residual = checkpoint(layer, hidden_states, residual, use_reentrant=False)
             else:
-                hidden_states, residual = layer(hidden_states, residual, None if cache is None else cache[i])
+                hidden_states, residual = layer(hidden_states, residual, None if cache is None else cache[i], carry)
         return self.norm_f(hidden_states, residual, residual_in_fp32=self.config.residual_in_fp32)
 
     def step(self, input_ids: torch.Tensor, cache: list[MixerCache]) -> torch.Tensor:

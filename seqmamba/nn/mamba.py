@@ -70,8 +70,12 @@ class Mamba(nn.Module):
         """The state matrix's diagonal, (D, N) float32 (complex64 for the complex mixer)."""
         return -torch.exp(self.A_log.float())
 
-    def forward(self, hidden_states: torch.Tensor, cache: MixerCache | None = None) -> torch.Tensor:
-        """(B, L, d_model) -> (B, L, d_model); with a cache, also leaves the final states in it (prefill)."""
+    def forward(self, hidden_states: torch.Tensor, cache: MixerCache | None = None,
+                carry: bool = False) -> torch.Tensor:
+        """(B, L, d_model) -> (B, L, d_model); with a cache, also leaves the final states in it (prefill).
+
+        With `carry`, the sequence continues from the cache's states (a chunk of a longer one), exactly.
+        """
         batch, seqlen, _ = hidden_states.shape
         # (2D, B*L) viewed as (B, 2D, L): contiguous along L, the layout the scan kernels read without a copy
         xz = (self.in_proj.weight @ hidden_states.reshape(-1, self.d_model).t()).unflatten(1, (batch, seqlen))
@@ -83,6 +87,8 @@ class Mamba(nn.Module):
         if cache is None:
             return ops.mamba_inner(xz, *args)
         conv_state, ssm_state = cache
+        if carry:
+            return ops.mamba_inner(xz, *args, state=cache)
         x = xz[:, : self.d_inner]
         conv_state.copy_(F.pad(x, (self.d_conv - seqlen, 0)))  # last W inputs of the conv, zero-padded
         out, last_state = ops.mamba_inner(xz, *args, return_last_state=True)

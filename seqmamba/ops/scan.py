@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from seqmamba.ops import carry
 from seqmamba.ops.backend import KERNELS, use_kernels
 from seqmamba.ops.conv import causal_conv1d
 from seqmamba.ops.portable_scan import selective_scan_portable, selective_state_update_portable
@@ -84,24 +85,32 @@ def mamba_inner(
     D: torch.Tensor | None,
     dt_bias: torch.Tensor | None,
     return_last_state: bool = False,
+    state: tuple[torch.Tensor, torch.Tensor] | None = None,
 ):
     """The Mamba mixer after in_proj: xz (B, 2D, L) -> (B, L, d_model) [, last SSM state].
 
     On GPU, when no state is asked for, one fused autograd function (mamba-ssm's `mamba_inner_fn`);
-    otherwise op by op, each op still on its own backend (prefill needs the state).
+    otherwise op by op, each op still on its own backend (prefill needs the state). With `state`
+    (conv_state (B, D, W), ssm_state (B, D, N)), the sequence continues from it and advances it in place.
     """
-    if not return_last_state and use_kernels(xz, A):
+    if not return_last_state and state is None and use_kernels(xz, A):
         return KERNELS.mamba_inner_fn(xz, conv_weight.unsqueeze(1), conv_bias, x_proj_weight, dt_proj_weight,
                                       out_proj_weight, out_proj_bias, A, None, None, D,
                                       delta_bias=dt_bias, delta_softplus=True)
     batch, L = xz.shape[0], xz.shape[-1]
     x, z = xz.chunk(2, dim=1)
-    x = causal_conv1d(x, conv_weight, conv_bias, activation="silu")
+    if state is None:
+        x = causal_conv1d(x, conv_weight, conv_bias, activation="silu")
+    else:
+        x = carry.conv_from_state(x, state[0], conv_weight, conv_bias)
     x_dbl = F.linear(x.transpose(1, 2).reshape(batch * L, -1), x_proj_weight)  # (B*L, R + 2S)
     dt, B, C = split_projection(x_dbl, dt_proj_weight.shape[1], A, batch)
     dt = (dt @ dt_proj_weight.t()).reshape(batch, L, -1).transpose(1, 2)  # (B, D, L)
-    result = selective_scan(x, dt, A, B, C, D, z=z, delta_bias=dt_bias, delta_softplus=True,
-                            return_last_state=return_last_state)
-    y, last_state = result if return_last_state else (result, None)
+    result = selective_scan(x, dt, A, B, C, D, z=None if state is not None else z, delta_bias=dt_bias,
+                            delta_softplus=True, return_last_state=return_last_state or state is not None)
+    y, last_state = result if return_last_state or state is not None else (result, None)
+    if state is not None:  # the zero-start scan, plus what the carried state adds; then the gate
+        y = carry.add_state_echo(y, last_state, dt, dt_bias, A, C, z, state[1])
+        last_state = state[1]
     out = F.linear(y.transpose(1, 2), out_proj_weight, out_proj_bias)
     return (out, last_state) if return_last_state else out

@@ -2,17 +2,21 @@
 
 The classes come from the data (the manifest's species): the head is built in `configure_model`,
 once the datamodule is known, and the class names go into the checkpoint's hyperparameters,
-which is all `seqmamba classify` needs to label reads.
+which is all `seqmamba classify` needs to label reads. Every validation also fits a temperature
+to the validation logits (`seqmamba.metrics.calibration`); it is a buffer, so checkpoints carry it
+(state_dict key `temperature`) and `classify` divides logits by it: its probabilities are calibrated.
 """
 
 from __future__ import annotations
 
 import lightning
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics.aggregation import MeanMetric
 
 from seqmamba.errors import InputError
+from seqmamba.metrics.calibration import fit_temperature
 from seqmamba.nn import MambaLMConfig
 from seqmamba.nn.classifier import Pooling, SequenceClassifier
 from seqmamba.tasks.optim import adamw_warmup_cosine, check_optimizer_settings
@@ -56,6 +60,9 @@ class ClassifierTask(lightning.LightningModule):
         self.classifier: SequenceClassifier | None = None
         self.test_confusion: torch.Tensor | None = None
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.register_buffer("temperature", torch.ones(()))  # fitted on the validation split, saved with the weights
+        self._heldout: list[tuple[torch.Tensor, torch.Tensor]] = []  # this evaluation's (logits, labels) batches
+        self.test_logits: tuple[np.ndarray, np.ndarray] | None = None  # raw test logits (N, C) and labels (N,)
         if classes is not None:
             self._build(classes)
 
@@ -96,6 +103,7 @@ class ClassifierTask(lightning.LightningModule):
         logits = self(batch["input_ids"]).float()
         labels = batch["labels"]
         loss_metric.update(F.cross_entropy(logits, labels), weight=len(labels))
+        self._heldout.append((logits.detach().cpu(), labels.cpu()))
         n = self.confusion.shape[0]
         self.confusion += torch.bincount(labels * n + logits.argmax(dim=1), minlength=n * n).view(n, n)
 
@@ -114,17 +122,34 @@ class ClassifierTask(lightning.LightningModule):
         self.confusion.zero_()
         return confusion.cpu()
 
+    def _collected(self) -> tuple[np.ndarray, np.ndarray]:
+        logits, labels = (torch.cat(parts).numpy() for parts in zip(*self._heldout))
+        self._heldout = []
+        return logits, labels
+
     def on_validation_epoch_start(self) -> None:
         self.confusion.zero_()
+        self._heldout = []
 
     def on_test_epoch_start(self) -> None:
         self.confusion.zero_()
+        self._heldout = []
 
     def on_validation_epoch_end(self) -> None:
         self._log_heldout("val", self.val_loss)
+        logits, labels = self._collected()
+        if not self.trainer.sanity_checking:  # each process fits its share; the mean is the model's temperature
+            fitted = torch.tensor(fit_temperature(logits, labels), device=self.temperature.device)
+            self.temperature.fill_(self.all_gather(fitted).float().mean())
+            self.log("val/temperature", self.temperature, sync_dist=False)
 
     def on_test_epoch_end(self) -> None:
         self.test_confusion = self._log_heldout("test", self.test_loss)
+        self.test_logits = self._collected()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints from before calibration hold no temperature: they load as uncalibrated (T = 1)."""
+        checkpoint["state_dict"].setdefault("temperature", torch.ones(()))
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -47,6 +47,7 @@ class LoadedModel:
     kind: Kind
     settings: dict  # the task's hyperparameters (configs as dicts)
     data: dict  # the data module's hyperparameters (seq_len, bits, root, ...)
+    task_state: dict = field(default_factory=dict)  # the task's own tensors beside the module (e.g. a temperature)
 
 
 def _species(settings: dict, data: dict) -> nn.Module:
@@ -143,7 +144,8 @@ def load_model(path: str | os.PathLike, kind: Kind | tuple[Kind, ...],
         raise InputError(path, f"holds NaN or infinite weights (e.g. {spec.prefix}{broken}): the run diverged or the "
                                f"file is damaged; use an earlier checkpoint (best.ckpt) or train again")
     module.load_state_dict(weights)
-    return LoadedModel(module.to(device).eval(), found, settings, data)
+    task_state = {k: v for k, v in checkpoint["state_dict"].items() if "." not in k}
+    return LoadedModel(module.to(device).eval(), found, settings, data, task_state)
 
 
 def pretrained_backbone(path: str | os.PathLike, config: object) -> dict[str, torch.Tensor]:
