@@ -34,8 +34,9 @@ def test_every_word_help_says_what_it_does_and_lists_its_flags(name, function, c
         assert len(lines) < 80
     else:
         parameters = inspect.signature(function).parameters.values()
-        flags = ["--config", *(f"--{p.name}" if p.kind is p.KEYWORD_ONLY or p.default is not p.empty
-                               else p.name.upper() for p in parameters)]
+        positional = [p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD  # required, or a list of files
+                      and (p.default is p.empty or isinstance(p.default, (list, tuple)))]
+        flags = ["--config", *(p.name.upper() if p in positional else f"--{p.name}" for p in parameters)]
     for flag in flags:
         assert any(line.split()[:1] == [flag] and len(line.split()) > 1 for line in lines), flag  # listed, explained
 
