@@ -64,11 +64,17 @@ def check_empty_folder(path: str | Path, flag: str) -> Path:
 
 @contextmanager
 def folder_lock(folder: str | Path, flag: str) -> Iterator[Path]:
-    """Hold the folder for this process: a second seqmamba command writing into it is refused with one line."""
+    """Hold the folder for this process: a second seqmamba command writing into it is refused with one line.
+
+    A command that fails leaves no trace in a folder it created: the lock file and the folder go again while
+    nothing else is in it.
+    """
+    created = [p for p in (Path(folder), *Path(folder).parents) if not p.exists()]  # innermost first
     folder = output_folder(folder, flag)
     try:
         handle = open(folder / LOCK_NAME, "a")
     except OSError as error:
+        remove_if_unused(folder, created)
         raise InputError(folder, f"cannot write into the {flag} folder ({error.strerror})") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -82,8 +88,21 @@ def folder_lock(folder: str | Path, flag: str) -> Iterator[Path]:
                                      f"or choose another {flag}") from None
     try:
         yield folder
+    except BaseException:
+        remove_if_unused(folder, created)  # still held: no other command waits on a folder it did not see
+        raise
     finally:
         handle.close()  # releases the lock; the lock file stays (removing it would race with a waiting command)
+
+
+def remove_if_unused(folder: Path, created: list[Path]) -> None:
+    """Remove the folders this command created (innermost first), with the lock file, when nothing else is in them."""
+    if not created or other_entries(folder):
+        return
+    with contextlib.suppress(OSError):
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+        for path in created:
+            path.rmdir()
 
 
 def written_files(folder: Path) -> set[str]:
