@@ -228,15 +228,18 @@ def run(name: str, function: Callable, argv: list[str]) -> object:
 
 
 def parser_error(error: Exception) -> InputError:
-    """jsonargparse's multi-line error -> one line naming the setting (a nested dataclass field by its whole key)."""
+    """jsonargparse's multi-line error -> one line naming the flag (a nested dataclass field by its whole key)."""
     lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
     first = lines[0] if lines else "invalid arguments"
     keys = [match[1] for line in lines if (match := re.match(r'Parser key "([^"]+)":', line))]
-    if len(keys) > 1 and first.startswith("Parser key"):
-        first = f'Parser key "{".".join(keys)}":'
     detail = (next((line for line in lines[1:] if line.startswith(("Expected", "Unrecognized"))), None)
               or next((line for line in lines[1:] if "not" in line), ""))
-    return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
+    if not keys or not first.startswith("Parser key"):
+        return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
+    problem = (first.partition(":")[2].strip() if len(keys) == 1 else "") or detail or lines[-1]
+    if not_finite := re.fullmatch(r"Expected a <class 'float'>\. Got value: ([-+]?(nan|inf|infinity))", problem, re.I):
+        problem = f"must be a finite number, got {not_finite[1]}"  # YAML reads nan and inf as words, not floats
+    return InputError(f"--{'.'.join(keys)}", f"{problem[:400]} (run with --help for every setting)")
 
 
 def main(argv: list[str] | None = None) -> int:
