@@ -135,7 +135,7 @@ def setting_line(action: Action) -> str:
     if valid := choices(action):
         words.append(f"[{'|'.join(valid)}]")
     default = action.default
-    if action.required or not action.option_strings:
+    if action.required or (not action.option_strings and action.nargs != "*"):
         words.append("(required)")
     elif default not in (None, SUPPRESS, "") and isinstance(default, (str, int, float, Path, list, tuple)):
         words.append(f"(default: {default})")
@@ -159,7 +159,8 @@ def help_text(parser: ArgumentParser, prog: str, description: str, show_all: boo
     for action in actions:
         sections.setdefault(section(action, groups), []).append(action)
     required = [f"{flag_of(a)} {a.dest.rpartition('.')[2].upper()}" for a in actions if a.required and a.option_strings]
-    positionals = [f"{a.dest.upper()}{' ...' if a.nargs == '+' else ''}" for a in actions if not a.option_strings]
+    positionals = [f"[{a.dest.upper()} ...]" if a.nargs == "*" else f"{a.dest.upper()}{' ...' if a.nargs == '+' else ''}"
+                   for a in actions if not a.option_strings]
     groups = [f"[--{name}.* ...]" for name in sections if name in ("model", "data")] + \
         (["[--trainer.* ...]"] if "lightning" in sections else [])
     lines = [f"usage: {' '.join([prog, *required, '[settings]', *groups, *positionals])}", "", description]

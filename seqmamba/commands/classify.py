@@ -160,9 +160,9 @@ def classify(files: list[Path] = (), *, ckpt: Path, paired: list[tuple[Path, Pat
     files, paired = [Path(path) for path in files], [(Path(a), Path(b)) for a, b in paired]
     out = Path(out)
     report, kraken_output = (None if path is None else Path(path) for path in (report, kraken_output))
+    device = resolve_device(device)
     inputs = check_inputs(files, paired)
     outputs = check_outputs(out, report, kraken_output, inputs, Path(ckpt))
-    device = resolve_device(device)
     batch_tokens = batch_tokens or (1 << 20 if device.type == "cuda" else 1 << 15)
     loaded = load_classifier(ckpt, device)
     with replaced_on_success(outputs) as tmps:
