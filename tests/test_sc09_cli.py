@@ -94,7 +94,7 @@ def test_likelihoods_keep_the_middle_of_the_clips(classifier, digits, tmp_path, 
     scores = json.loads(out_json.read_text())
     assert scores["n"] == 11 and scores["likelihood_filter"]["kept"] == 11  # 20 - 8 lowest - 1 highest
     assert scores["reference"]["n"] == 80  # an SC09 folder as reference: its train split
-    assert "scored 11 of 20 clips: dropped the 8 least likely (--drop-low 0.4) and the 1 most likely" in \
+    assert "scored 11 of 20 clips: dropped the 8 least likely (--drop_low 0.4) and the 1 most likely" in \
         capsys.readouterr().out
 
 
