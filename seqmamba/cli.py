@@ -135,7 +135,7 @@ def setting_line(action: Action) -> str:
     if valid := choices(action):
         words.append(f"[{'|'.join(valid)}]")
     default = action.default
-    if action.required or not action.option_strings:
+    if action.required or (not action.option_strings and action.nargs != "*"):
         words.append("(required)")
     elif default not in (None, SUPPRESS, "") and isinstance(default, (str, int, float, Path, list, tuple)):
         words.append(f"(default: {default})")
@@ -159,7 +159,8 @@ def help_text(parser: ArgumentParser, prog: str, description: str, show_all: boo
     for action in actions:
         sections.setdefault(section(action, groups), []).append(action)
     required = [f"{flag_of(a)} {a.dest.rpartition('.')[2].upper()}" for a in actions if a.required and a.option_strings]
-    positionals = [f"{a.dest.upper()}{' ...' if a.nargs == '+' else ''}" for a in actions if not a.option_strings]
+    positionals = [f"[{a.dest.upper()} ...]" if a.nargs == "*" else f"{a.dest.upper()}{' ...' if a.nargs == '+' else ''}"
+                   for a in actions if not a.option_strings]
     groups = [f"[--{name}.* ...]" for name in sections if name in ("model", "data")] + \
         (["[--trainer.* ...]"] if "lightning" in sections else [])
     lines = [f"usage: {' '.join([prog, *required, '[settings]', *groups, *positionals])}", "", description]
@@ -228,15 +229,18 @@ def run(name: str, function: Callable, argv: list[str]) -> object:
 
 
 def parser_error(error: Exception) -> InputError:
-    """jsonargparse's multi-line error -> one line naming the setting (a nested dataclass field by its whole key)."""
+    """jsonargparse's multi-line error -> one line naming the flag (a nested dataclass field by its whole key)."""
     lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
     first = lines[0] if lines else "invalid arguments"
     keys = [match[1] for line in lines if (match := re.match(r'Parser key "([^"]+)":', line))]
-    if len(keys) > 1 and first.startswith("Parser key"):
-        first = f'Parser key "{".".join(keys)}":'
     detail = (next((line for line in lines[1:] if line.startswith(("Expected", "Unrecognized"))), None)
               or next((line for line in lines[1:] if "not" in line), ""))
-    return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
+    if not keys or not first.startswith("Parser key"):
+        return InputError("command line", f"{first} {detail}".strip()[:400] + " (run with --help for every setting)")
+    problem = (first.partition(":")[2].strip() if len(keys) == 1 else "") or detail or lines[-1]
+    if not_finite := re.fullmatch(r"Expected a <class 'float'>\. Got value: ([-+]?(nan|inf|infinity))", problem, re.I):
+        problem = f"must be a finite number, got {not_finite[1]}"  # YAML reads nan and inf as words, not floats
+    return InputError(f"--{'.'.join(keys)}", f"{problem[:400]} (run with --help for every setting)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,11 +64,18 @@ def check_empty_folder(path: str | Path, flag: str) -> Path:
 
 @contextmanager
 def folder_lock(folder: str | Path, flag: str) -> Iterator[Path]:
-    """Hold the folder for this process: a second seqmamba command writing into it is refused with one line."""
+    """Hold the folder for this process: a second seqmamba command writing into it is refused with one line.
+
+    A command that fails leaves no trace: the lock file goes again if this command made it, and so do the folders it
+    created while nothing else is in them.
+    """
+    created = [p for p in (Path(folder), *Path(folder).parents) if not p.exists()]  # innermost first
     folder = output_folder(folder, flag)
+    new_lock = not (folder / LOCK_NAME).exists()
     try:
         handle = open(folder / LOCK_NAME, "a")
     except OSError as error:
+        remove_if_unused(folder, created, new_lock)
         raise InputError(folder, f"cannot write into the {flag} folder ({error.strerror})") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -82,8 +89,21 @@ def folder_lock(folder: str | Path, flag: str) -> Iterator[Path]:
                                      f"or choose another {flag}") from None
     try:
         yield folder
+    except BaseException:
+        remove_if_unused(folder, created, new_lock)  # while still held
+        raise
     finally:
         handle.close()  # releases the lock; the lock file stays (removing it would race with a waiting command)
+
+
+def remove_if_unused(folder: Path, created: list[Path], new_lock: bool) -> None:
+    """Undo a failed command's traces: its lock file, and the folders it created (innermost first) if left empty."""
+    with contextlib.suppress(OSError):
+        if new_lock:
+            (folder / LOCK_NAME).unlink(missing_ok=True)
+        if created and not other_entries(folder):
+            for path in created:
+                path.rmdir()
 
 
 def written_files(folder: Path) -> set[str]:

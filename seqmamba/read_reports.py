@@ -3,7 +3,7 @@
 Each format is a list of (column, how a value is written) pairs, so the header, the order and the
 number formats live in one place and a test can parse a file back by the same list.
 
-- Kraken per-read output (`--kraken-output`): one line per read (a pair counts as one), tab-separated,
+- Kraken per-read output (`--kraken_output`): one line per read (a pair counts as one), tab-separated,
   no header: C or U, read id, label (`unclassified` for U), length (`len1|len2` for a pair),
   confidence (the calibrated probability of the top class).
 - Kraken report (`--report`): Kraken 2's six columns, tab-separated, no header: percent of all reads

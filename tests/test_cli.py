@@ -2,6 +2,7 @@
 
 import inspect
 import runpy
+import typing
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,10 @@ def test_every_word_help_says_what_it_does_and_lists_its_flags(name, function, c
         assert "--trainer.max_epochs" not in text and "--help-all" in text  # Lightning's settings behind --help-all
         assert len(lines) < 80
     else:
-        parameters = inspect.signature(function).parameters.values()
-        positional = [p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD  # required, or a list of files
-                      and (p.default is p.empty or isinstance(p.default, (list, tuple)))]
-        flags = ["--config", *(p.name.upper() if p in positional else f"--{p.name}" for p in parameters)]
+        parameters, hints = inspect.signature(function).parameters.values(), typing.get_type_hints(function)
+        flags = ["--config", *(f"--{p.name}" if p.kind is p.KEYWORD_ONLY or (p.default is not p.empty and
+                                                                            typing.get_origin(hints[p.name]) is not list)
+                               else p.name.upper() for p in parameters)]  # a list of files is positional, default or not
     for flag in flags:
         assert any(line.split()[:1] == [flag] and len(line.split()) > 1 for line in lines), flag  # listed, explained
 

@@ -174,7 +174,7 @@ def plan_clips(n_voices: int, per_voice: int, seed: int) -> list[ClipSpec]:
     rng = np.random.default_rng([seed, 1])
     voices_of_split = choose_voices(n_voices, seed)
     n_clips = sum(map(len, voices_of_split.values())) * len(SC09_LABELS) * per_voice
-    check_memory("--per-voice", n_clips * SPEC_BYTES, f"planning {n_clips} clips")
+    check_memory("--per_voice", n_clips * SPEC_BYTES, f"planning {n_clips} clips")
     specs = []
     for split, voices in voices_of_split.items():
         for voice in voices:
@@ -195,7 +195,7 @@ def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: in
     if per_voice < 1:
         raise InputError("--per_voice", f"must be at least 1, got {per_voice}")
     specs = plan_clips(voices, per_voice, seed)
-    check_disk("--voices, --per-voice", out, len(specs) * WAV_BYTES, f"{len(specs)} clips")
+    check_disk("--voices, --per_voice", out, len(specs) * WAV_BYTES, f"{len(specs)} clips")
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         list(pool.map(render_clip, specs, [out] * len(specs), chunksize=16))
