@@ -23,14 +23,21 @@ USAGE = "usage: seqmamba audio train [--config YAML] [--data.root DIR] ... | seq
 
 
 def report(run) -> dict:
-    """Bits per sample on the validation and test splits, and the model's size."""
+    """Bits per sample on the validation and test splits beside the uniform baseline, and the model's size."""
+    from seqmamba.training.summaries import chance_warning
+
     (val,) = run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
     (test,) = run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
     parameters = run.model.model.num_parameters()
+    uniform = float(run.datamodule.hparams.bits)  # a uniform guess over 2**bits codes
     print(f"NLL {val['val/bits_per_sample']:.4f} bits per sample on validation, "
-          f"{test['test/bits_per_sample']:.4f} on test ({parameters / 1e6:.2f}M parameters)")
+          f"{test['test/bits_per_sample']:.4f} on test (uniform {uniform:g} bits; {parameters / 1e6:.2f}M parameters)")
+    warning = chance_warning("bits per sample", test["test/bits_per_sample"], uniform, "a uniform guess",
+                             higher_is_better=False)
     return {"parameters": parameters, "val_bits_per_sample": val["val/bits_per_sample"],
-            "test_bits_per_sample": test["test/bits_per_sample"], "val_loss": val["val/loss"]}
+            "test_bits_per_sample": test["test/bits_per_sample"], "val_loss": val["val/loss"],
+            "uniform_bits_per_sample": uniform, "no_better_than_chance": warning is not None, "warning": warning,
+            "baseline_loss": uniform * math.log(2), "baseline_name": f"uniform, {uniform:g} bits", "loss_unit": "sample"}
 
 
 def check_vocabulary(model, data) -> None:
@@ -86,7 +93,7 @@ def check_generate_args(args: argparse.Namespace) -> None:
 
 
 def load_unet(path: Path, device: torch.device):
-    """The U-Net and its data's quantization (name, bits) from an `audio train` checkpoint."""
+    """The U-Net, its data's quantization (name, bits) and where it comes from, from an `audio train` checkpoint."""
     from seqmamba.training.checkpoints import load_checkpoint
     from seqmamba.nn.sashimi import Sashimi, SashimiConfig
 
@@ -98,7 +105,17 @@ def load_unet(path: Path, device: torch.device):
     weights = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(weights)
     data = checkpoint.get("datamodule_hyper_parameters", {})
-    return model.to(device).eval(), data.get("quantization", "mu-law"), data.get("bits", 8)
+    return (model.to(device).eval(), data.get("quantization", "mu-law"), data.get("bits", 8),
+            checkpoint_origin(path, checkpoint))
+
+
+def checkpoint_origin(path: Path, checkpoint: dict) -> str:
+    """Which weights a sample comes from: the checkpoint's path, step and held-out bits at its last validation."""
+    heldout = [state.get("current_score") for name, state in checkpoint.get("callbacks", {}).items()
+               if name.startswith("ModelCheckpoint") and isinstance(state, dict) and state.get("monitor") == "val/loss"]
+    score = next((float(s) for s in heldout if s is not None), None)
+    bits = "no held-out NLL recorded" if score is None else f"held-out {score / math.log(2):.4f} bits per sample"
+    return f"{path} (step {checkpoint.get('global_step', '?')}; {bits} at its last validation; uniform 8 bits)"
 
 
 def generate_clips(argv: list[str]) -> dict:
@@ -111,7 +128,8 @@ def generate_clips(argv: list[str]) -> dict:
     args = generate_parser().parse_args(argv)
     check_generate_args(args)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    model, quantization, bits = load_unet(args.ckpt, device)
+    model, quantization, bits, origin = load_unet(args.ckpt, device)
+    print(f"sampling from {origin}")
     length = round(args.seconds * SAMPLE_RATE)
     prompt = [start_token(bits)]
     if args.prompt is not None:
@@ -133,15 +151,17 @@ def generate_clips(argv: list[str]) -> dict:
     codes, likelihoods = torch.cat(codes), torch.cat(likelihoods)
     order = likelihoods.argsort()
     args.out.mkdir(parents=True, exist_ok=True)
-    waves, lines = [], ["file\tlog_likelihood"]
+    waves, titles, lines = [], [], ["file\tlog_likelihood"]
     for rank, i in enumerate(order.tolist()):
         wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
         name = f"sample_{rank:0{len(str(args.n - 1))}d}.wav"
         write_wav(args.out / name, wave, SAMPLE_RATE)
         waves.append(wave)
+        titles.append(f"{name}, {likelihoods[i].item():.0f} nats")
         lines.append(f"{name}\t{likelihoods[i].item():.4f}")
     (args.out / "samples.tsv").write_text("\n".join(lines) + "\n")
-    spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, args.out / "spectrograms.png")
+    spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, args.out / "spectrograms.png",
+                      titles={"generated (most likely)": titles[::-1][:16]})
     bits_per_sample = -likelihoods.mean().item() / (n_new * math.log(2))
     print(f"{args.n} clips of {args.seconds:g} s in {seconds:.1f} s ({args.n / seconds:.2f} clips/s) on {device}; "
           f"mean NLL {bits_per_sample:.4f} bits per generated sample; {args.out}/ (samples.tsv, spectrograms.png)")

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     digits_p.add_argument("--voices", type=int, default=200, help="speakers (accent + voice variant); at least 3")
     digits_p.add_argument("--per-voice", type=int, default=3, help="takes of each digit per voice")
     digits_p.add_argument("--seed", type=int, default=0)
+    digits_p.add_argument("--clean", action="store_true",
+                          help="one loudness, no background noise, FLAC: quickest to learn, small enough to carry")
     piano_p = sub.add_parser("make-piano", help="YouTubeMix stand-in: music21 piano scores through fluidsynth")
     piano_p.add_argument("--out", type=Path, required=True, help="new or empty folder")
     piano_p.add_argument("--minutes", type=int, default=20, help="one-minute files to render; at least 3")
@@ -50,7 +52,8 @@ def main(argv: list[str]) -> None:
     elif args.action == "make-digits":
         from seqmamba.data.digits import make_digits
 
-        counts = make_digits(args.out, voices=args.voices, per_voice=args.per_voice, seed=args.seed)
+        counts = make_digits(args.out, voices=args.voices, per_voice=args.per_voice, seed=args.seed,
+                             clean=args.clean)
         print(f"{args.out}: " + ", ".join(f"{n} {split} clips" for split, n in counts.items()))
     elif args.action == "make-piano":
         from seqmamba.data.piano import make_piano

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,14 +23,21 @@ ROWS = ("train", "test")
 
 
 def report(run: FinishedRun) -> dict:
-    """Validation and test accuracy of the finished classifier (test voices unseen in training)."""
+    """Validation and test accuracy of the finished classifier (test voices unseen in training), beside chance."""
+    from seqmamba.data.audio_datasets import SC09_LABELS
+    from seqmamba.training.summaries import chance_warning
+
     (val,) = run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
     (test,) = run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
     n_test = len(run.datamodule.clips["test"])
+    chance = 1 / len(SC09_LABELS)
     print(f"digit classifier: test accuracy {test['test/accuracy']:.4f} on {n_test} held-out clips "
-          f"(validation {val['val/accuracy']:.4f}; chance 0.1)")
+          f"(validation {val['val/accuracy']:.4f}; chance {chance:g})")
+    warning = chance_warning("accuracy", test["test/accuracy"], chance, "chance", higher_is_better=True)
     return {"test_accuracy": test["test/accuracy"], "test_loss": test["test/loss"],
-            "val_accuracy": val["val/accuracy"], "test_clips": n_test}
+            "val_accuracy": val["val/accuracy"], "test_clips": n_test, "chance_accuracy": chance,
+            "no_better_than_chance": warning is not None, "warning": warning,
+            "baseline_loss": math.log(len(SC09_LABELS)), "baseline_name": "chance, ln 10", "loss_unit": "clip"}
 
 
 def train_classifier(argv: list[str]) -> dict:

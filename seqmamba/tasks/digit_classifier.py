@@ -20,7 +20,7 @@ from seqmamba.errors import InputError
 from seqmamba.metrics.mel_features import MelFeatures, MelSettings, load_clip
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
 from seqmamba.training.loaders import SkippableBatchSampler, ignore_stop_signals
-from seqmamba.tasks.optim import warmup_cosine
+from seqmamba.tasks.optim import warmup_cosine_scheduler
 
 
 def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level: float) -> torch.Tensor:
@@ -35,14 +35,16 @@ def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level
     return (shifted * gain + noise).clamp(-1, 1)
 
 
-def check_training_settings(lr: float, momentum: float, weight_decay: float, warmup_steps: int, min_lr_ratio: float,
-                            max_shift_ms: float, gain_db: float, noise_level: float, patience: int) -> None:
+def check_training_settings(lr: float, momentum: float, weight_decay: float, warmup_fraction: float,
+                            warmup_steps: int | None, min_lr_ratio: float, max_shift_ms: float, gain_db: float,
+                            noise_level: float, patience: int) -> None:
     """Refuse settings SGD, the schedule or the augmentation cannot use, before a run directory exists."""
     problems = [f"model.{name} {rule}, got {value}" for name, value, ok, rule in (
         ("lr", lr, lr > 0, "must be positive"),
         ("momentum", momentum, 0 <= momentum < 1, "must lie in [0, 1)"),
         ("weight_decay", weight_decay, weight_decay >= 0, "must be at least 0"),
-        ("warmup_steps", warmup_steps, warmup_steps >= 0, "must be at least 0"),
+        ("warmup_fraction", warmup_fraction, 0 <= warmup_fraction <= 1, "must lie in [0, 1]"),
+        ("warmup_steps", warmup_steps, warmup_steps is None or warmup_steps >= 0, "must be at least 0 or null"),
         ("min_lr_ratio", min_lr_ratio, 0 <= min_lr_ratio <= 1, "must lie in [0, 1]"),
         ("max_shift_ms", max_shift_ms, 0 <= max_shift_ms < 1000, "must lie in [0, 1000)"),
         ("gain_db", gain_db, gain_db >= 0, "must be at least 0"),
@@ -53,21 +55,22 @@ def check_training_settings(lr: float, momentum: float, weight_decay: float, war
 
 
 class DigitClassifierTask(lightning.LightningModule):
-    """ResNeXt digit classifier: SGD with (Nesterov) momentum, warmup then cosine, early stopping on val/loss.
+    """ResNeXt digit classifier: SGD with (Nesterov) momentum, warmup (a fraction of the run) then cosine,
+    early stopping on val/loss.
 
     Logs train/loss per step; val/loss and val/accuracy per validation; test/loss and test/accuracy.
     """
 
     def __init__(self, resnext: ResNeXtConfig | None = None, features: MelSettings | None = None, lr: float = 0.05,
-                 momentum: float = 0.9, weight_decay: float = 5e-4, warmup_steps: int = 100, min_lr_ratio: float = 0.01,
-                 max_shift_ms: float = 100.0, gain_db: float = 6.0, noise_level: float = 0.01,
-                 early_stopping_patience: int = 5) -> None:
+                 momentum: float = 0.9, weight_decay: float = 5e-4, warmup_fraction: float = 0.1,
+                 min_lr_ratio: float = 0.01, max_shift_ms: float = 100.0, gain_db: float = 6.0, noise_level: float = 0.01,
+                 early_stopping_patience: int = 5, warmup_steps: int | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         resnext = self.hparams.resnext = resnext or ResNeXtConfig()  # LightningCLI saves the given None: store the real one
         features = self.hparams.features = features or MelSettings()
-        check_training_settings(lr, momentum, weight_decay, warmup_steps, min_lr_ratio, max_shift_ms, gain_db,
-                                noise_level, early_stopping_patience)
+        check_training_settings(lr, momentum, weight_decay, warmup_fraction, warmup_steps, min_lr_ratio, max_shift_ms,
+                                gain_db, noise_level, early_stopping_patience)
         self.mel = MelFeatures(features)
         self.classifier = ResNeXt(resnext)
         self.val_loss, self.val_accuracy = MeanMetric(), MeanMetric()
@@ -119,9 +122,9 @@ class DigitClassifierTask(lightning.LightningModule):
         optimizer = torch.optim.SGD([{"params": decay, "weight_decay": hp.weight_decay},
                                      {"params": no_decay, "weight_decay": 0.0}],
                                     lr=hp.lr, momentum=hp.momentum, nesterov=hp.momentum > 0)
-        schedule = warmup_cosine(hp.warmup_steps, self.trainer.estimated_stepping_batches, hp.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer,
+                "lr_scheduler": warmup_cosine_scheduler(optimizer, self.trainer.estimated_stepping_batches,
+                                                        hp.warmup_fraction, hp.warmup_steps, hp.min_lr_ratio)}
 
 
 class Clips(Dataset):
