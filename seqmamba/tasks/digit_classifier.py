@@ -7,6 +7,8 @@ settings are hyperparameters, so every checkpoint says how its inputs were made.
 
 from __future__ import annotations
 
+import math
+
 import lightning
 import numpy as np
 import torch
@@ -35,9 +37,25 @@ def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level
     return (shifted * gain + noise).clamp(-1, 1)
 
 
+def change_speed(waveforms: torch.Tensor, max_change: float) -> torch.Tensor:
+    """Play each clip faster or slower by a random factor in [1 / (1 + max_change), 1 + max_change] about its
+    centre (linear interpolation, zero fill): pitch, formants and tempo move together, as between speakers."""
+    batch, length = waveforms.shape  # (B, T)
+    device = waveforms.device
+    log_range = math.log1p(max_change)
+    factors = torch.exp((torch.rand(batch, 1, device=device) * 2 - 1) * log_range)  # (B, 1)
+    centre = (length - 1) / 2
+    source = (torch.arange(length, device=device) - centre) * factors + centre  # (B, T)
+    left = source.floor().long()
+    weight = source - left
+    inside = lambda i: (i >= 0) & (i < length)  # noqa: E731
+    pick = lambda i: torch.where(inside(i), waveforms.gather(1, i.clamp(0, length - 1)), 0.0)  # noqa: E731
+    return pick(left) * (1 - weight) + pick(left + 1) * weight
+
+
 def check_training_settings(lr: float, momentum: float, weight_decay: float, warmup_fraction: float,
                             warmup_steps: int | None, min_lr_ratio: float, max_shift_ms: float, gain_db: float,
-                            noise_level: float, patience: int) -> None:
+                            noise_level: float, patience: int, speed_change: float = 0.0) -> None:
     """Refuse settings SGD, the schedule or the augmentation cannot use, before a run directory exists."""
     problems = [f"model.{name} {rule}, got {value}" for name, value, ok, rule in (
         ("lr", lr, lr > 0, "must be positive"),
@@ -49,6 +67,7 @@ def check_training_settings(lr: float, momentum: float, weight_decay: float, war
         ("max_shift_ms", max_shift_ms, 0 <= max_shift_ms < 1000, "must lie in [0, 1000)"),
         ("gain_db", gain_db, gain_db >= 0, "must be at least 0"),
         ("noise_level", noise_level, 0 <= noise_level <= 1, "must lie in [0, 1]"),
+        ("speed_change", speed_change, 0 <= speed_change < 1, "must lie in [0, 1)"),
         ("early_stopping_patience", patience, patience >= 1, "must be at least 1")) if not ok]
     if problems:
         raise InputError("config", "; ".join(problems))
@@ -64,13 +83,13 @@ class DigitClassifierTask(lightning.LightningModule):
     def __init__(self, resnext: ResNeXtConfig | None = None, features: MelSettings | None = None, lr: float = 0.05,
                  momentum: float = 0.9, weight_decay: float = 5e-4, warmup_fraction: float = 0.1,
                  min_lr_ratio: float = 0.01, max_shift_ms: float = 100.0, gain_db: float = 6.0, noise_level: float = 0.01,
-                 early_stopping_patience: int = 5, warmup_steps: int | None = None) -> None:
+                 early_stopping_patience: int = 5, warmup_steps: int | None = None, speed_change: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         resnext = self.hparams.resnext = resnext or ResNeXtConfig()  # LightningCLI saves the given None: store the real one
         features = self.hparams.features = features or MelSettings()
         check_training_settings(lr, momentum, weight_decay, warmup_fraction, warmup_steps, min_lr_ratio, max_shift_ms,
-                                gain_db, noise_level, early_stopping_patience)
+                                gain_db, noise_level, early_stopping_patience, speed_change)
         self.mel = MelFeatures(features)
         self.classifier = ResNeXt(resnext)
         self.val_loss, self.val_accuracy = MeanMetric(), MeanMetric()
@@ -83,6 +102,8 @@ class DigitClassifierTask(lightning.LightningModule):
         hp = self.hparams
         max_shift = int(hp.max_shift_ms * hp.features.sample_rate / 1000)
         waveforms = augment(batch["waveforms"], max_shift, hp.gain_db, hp.noise_level)
+        if hp.speed_change > 0:
+            waveforms = change_speed(waveforms, hp.speed_change)
         loss = F.cross_entropy(self(waveforms).float(), batch["labels"])
         self.log("train/loss", loss, prog_bar=True, batch_size=len(waveforms))
         return loss
