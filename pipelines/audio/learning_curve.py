@@ -1,9 +1,9 @@
 """Learning curve of a U-Net preset on one GPU: held-out bits per sample and SC09 scores as training goes on.
 
-    python pipelines/audio/learning_curve.py --digits DIGITS --work /tmp/lc --train-minutes 3 --points 2 \
+    python pipelines/audio/learning_curve.py --digits DIGITS --work /tmp/lc --train-minutes 5.5 \
         --out $OUT/audio_learning_curve_h200.json
 
-One call trains the preset (`seqmamba audio train`) for --points chunks of --train-minutes each, resuming
+One call (about 8 minutes with the defaults) trains the preset (`seqmamba audio train`) for --points chunks of --train-minutes each, resuming
 WORK/run with `--resume last` (a chunk ends with SIGTERM, which saves last.ckpt); after each chunk it
 measures, at last.ckpt, the held-out bits per sample (valid split, beside the uniform 8 bits) and, for each
 --sampling setting, the SC09 scores (FID, IS, mIS, AM, NDB) of --n generated clips, likelihood-filtered as
@@ -27,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from seqmamba.spectrograms import spectrogram_sheet  # noqa: E402
 from seqmamba.training.checkpoints import load_checkpoint  # noqa: E402
+from seqmamba.training.summaries import read_metrics  # noqa: E402
 
 CLI = [sys.executable, "-m", "seqmamba.cli"]
 STOP_GRACE_S = 180  # a SIGTERM-ed run finishes its step and writes last.ckpt within this
@@ -125,6 +125,10 @@ def plot(curve: dict, png: Path) -> None:
     minutes = [p["train_minutes"] for p in points]
     fig, (bits_ax, is_ax) = plt.subplots(1, 2, figsize=(11, 4))
     bits_ax.plot(minutes, [p["val_bits_per_sample"] for p in points], marker="o", label="held-out (valid voices)")
+    if curve.get("val_curve") and points[-1]["step"]:  # every validation of the run, steps read as minutes
+        per_step = points[-1]["train_minutes"] / points[-1]["step"]
+        bits_ax.plot([s * per_step for s, _ in curve["val_curve"]], [b for _, b in curve["val_curve"]], alpha=0.5,
+                     label="validation during training (minutes from steps)")
     bits_ax.axhline(curve["uniform_bits_per_sample"], color="gray", linestyle="--", label="uniform (8 bits)")
     bits_ax.set(xlabel="training minutes (one H200)", ylabel="bits per sample", title="held-out NLL")
     fid_ax = is_ax.twinx()
@@ -166,9 +170,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", type=Path, default=ROOT / "configs/audio/sc09-mamba-6m-short.yaml")
     parser.add_argument("--work", type=Path, default=Path("/tmp/learning-curve"), help="run, classifier, samples")
     parser.add_argument("--out", type=Path, required=True, help="JSON copied here after every point (PNGs beside)")
-    parser.add_argument("--train-minutes", type=float, default=3.0, help="training per point")
-    parser.add_argument("--points", type=int, default=2, help="points measured in this call")
-    parser.add_argument("--budget-minutes", type=float, default=25.0, help="stop training once this much is spent")
+    parser.add_argument("--train-minutes", type=float, default=5.5, help="training per point")
+    parser.add_argument("--points", type=int, default=1, help="points measured in this call")
+    parser.add_argument("--budget-minutes", type=float, default=22.0, help="stop training once this much is spent")
     parser.add_argument("--n", type=int, default=256, help="clips generated per sampling setting and point")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of each generated clip")
     parser.add_argument("--classifier-run", type=Path, help="an `sc09 train-classifier` run to score with "
@@ -211,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
             point["scores"][setting] = {k: scores[k] for k in ("fid", "is", "mis", "am", "ndb", "n") if k in scores}
             point["scores"][setting]["folder"] = scores["folder"]
         curve["points"].append(point)
+        curve["val_curve"] = [[step, bits] for step, bits in read_metrics(
+            sorted((args.work / "run").glob("logs*/metrics.csv"))).get("val/bits_per_sample", [])]
         print(json.dumps(point), flush=True)
         write_json(state_path, curve)
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -83,88 +83,51 @@ def selective_scan_numba(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     return y, last.to(A.dtype)
 
 
+@numba.njit(cache=True)
+def _states(hs, u, delta, a, B):  # pragma: no cover  (compiled)
+    """One channel's states h_t into hs[t + 1] (hs[0] stays 0): u, delta (L,); a (n,); B (L, n)."""
+    for t in range(len(u)):
+        dt = delta[t]
+        x = dt * u[t]
+        for n in range(len(a)):
+            hs[t + 1, n] = np.exp(dt * a[n]) * hs[t, n] + x * B[t, n]
+
+
 @numba.njit(parallel=True, cache=True)
-def _grad_real(u, delta, A, B, C, gy, blocks, du, ddelta, dA, dB, dC):  # pragma: no cover  (compiled)
-    """Gradients of y = scan(u, delta, A, B, C) for real A, given gy (b, d, L): each block of channels
-    recomputes its states forward into an (L + 1, n) buffer, then runs the adjoint backwards in time.
+def _grad(u, delta, A, B, C, gy, blocks, scale, du, ddelta, dA, dB, dC):  # pragma: no cover  (compiled)
+    """Gradients of y = scale * Re(sum_n C h) for y = scan(u, delta, A, B, C), given gy (b, d, L), with real or
+    complex A, B, C (scale 1 or 2). Each block of channels recomputes its states forward into an (L + 1, n)
+    buffer, then runs the adjoint backwards in time; complex gradients follow PyTorch's convention
+    (dl/d Re + i dl/d Im), so the adjoint carries conj(decay).
     du, ddelta (b, d, L); dA (d, n); dB, dC (blocks, b, g, L, n): one partial sum per block (no races)."""
     batch, dim, L = u.shape
     n_states = A.shape[1]
     per_group = dim // B.shape[1]
     per_block = (dim + blocks - 1) // blocks
     for blk in numba.prange(blocks):
-        hs = np.zeros((L + 1, n_states), dtype=np.float32)  # hs[t + 1] = h_t, hs[0] = 0
-        lam = np.zeros(n_states, dtype=np.float32)
-        grad_a = np.zeros(n_states, dtype=np.float64)
+        hs = np.zeros((L + 1, n_states), dtype=A.dtype)  # hs[t + 1] = h_t, hs[0] = 0
+        lam = np.zeros(n_states, dtype=A.dtype)
+        grad_a = np.zeros(n_states, dtype=A.dtype)
         for d in range(blk * per_block, min(dim, (blk + 1) * per_block)):
             g = d // per_group
             a = A[d]
             grad_a[:] = 0
             for b in range(batch):
-                for t in range(L):
-                    dt = delta[b, d, t]
-                    x = dt * u[b, d, t]
-                    for n in range(n_states):
-                        hs[t + 1, n] = np.exp(dt * a[n]) * hs[t, n] + x * B[b, g, t, n]
-                lam[:] = 0  # lam_t = dl/dh_t, carried back as a_{t+1} lam_{t+1}
-                for t in range(L - 1, -1, -1):
-                    dt, ut, gyt = delta[b, d, t], u[b, d, t], gy[b, d, t]
-                    x = dt * ut
-                    grad_x = np.float32(0)
-                    grad_dt = np.float32(0)
-                    for n in range(n_states):
-                        lam_n = lam[n] + gyt * C[b, g, t, n]
-                        dC[blk, b, g, t, n] += gyt * hs[t + 1, n]
-                        dB[blk, b, g, t, n] += lam_n * x
-                        grad_x += lam_n * B[b, g, t, n]
-                        decay = np.exp(dt * a[n])
-                        grad_z = lam_n * hs[t, n] * decay  # dl/d(dt * a_n)
-                        grad_a[n] += grad_z * dt
-                        grad_dt += grad_z * a[n]
-                        lam[n] = decay * lam_n
-                    du[b, d, t] = grad_x * dt
-                    ddelta[b, d, t] = grad_dt + grad_x * ut
-            for n in range(n_states):
-                dA[d, n] = grad_a[n]
-
-
-@numba.njit(parallel=True, cache=True)
-def _grad_complex(u, delta, A, B, C, gy, blocks, du, ddelta, dA, dB, dC):  # pragma: no cover  (compiled)
-    """As `_grad_real` for complex A, B, C (y = 2 Re(C h)); complex gradients follow PyTorch's convention
-    (dl/d Re + i dl/d Im), so the adjoint carries conj(decay)."""
-    batch, dim, L = u.shape
-    n_states = A.shape[1]
-    per_group = dim // B.shape[1]
-    per_block = (dim + blocks - 1) // blocks
-    two = np.float32(2)
-    for blk in numba.prange(blocks):
-        hs = np.zeros((L + 1, n_states), dtype=np.complex64)
-        lam = np.zeros(n_states, dtype=np.complex64)
-        grad_a = np.zeros(n_states, dtype=np.complex128)
-        for d in range(blk * per_block, min(dim, (blk + 1) * per_block)):
-            g = d // per_group
-            a = A[d]
-            grad_a[:] = 0
-            for b in range(batch):
-                for t in range(L):
-                    dt = delta[b, d, t]
-                    x = dt * u[b, d, t]
-                    for n in range(n_states):
-                        hs[t + 1, n] = np.exp(dt * a[n]) * hs[t, n] + x * B[b, g, t, n]
-                lam[:] = 0
+                _states(hs, u[b, d], delta[b, d], a, B[b, g])
+                lam[:] = 0  # lam_t = dl/dh_t, carried back as conj(a_{t+1}) lam_{t+1}
                 for t in range(L - 1, -1, -1):
                     dt, ut = delta[b, d, t], u[b, d, t]
-                    gy2 = two * gy[b, d, t]
+                    gy_t = scale * gy[b, d, t]
                     x = dt * ut
                     grad_x = np.float32(0)
                     grad_dt = np.float32(0)
                     for n in range(n_states):
-                        lam_n = lam[n] + gy2 * np.conj(C[b, g, t, n])
-                        dC[blk, b, g, t, n] += gy2 * np.conj(hs[t + 1, n])
+                        lam_n = lam[n] + gy_t * np.conj(C[b, g, t, n])
+                        dC[blk, b, g, t, n] += gy_t * np.conj(hs[t + 1, n])
                         dB[blk, b, g, t, n] += lam_n * x
                         grad_x += (lam_n * np.conj(B[b, g, t, n])).real
                         decay = np.exp(dt * a[n])
-                        grad_z = lam_n * np.conj(hs[t, n] * decay)
+                        grad_z = lam_n * np.conj(hs[t, n] * decay)  # dl/d(dt * a_n)
                         grad_a[n] += grad_z * dt
                         grad_dt += (grad_z * np.conj(a[n])).real
                         lam[n] = np.conj(decay) * lam_n
@@ -200,8 +163,8 @@ class SelectiveScanNumba(torch.autograd.Function):
         dA = torch.empty(A.shape, dtype=state_dtype)
         parts = [torch.zeros(blocks, *B.shape[:2], L, B.shape[2], dtype=state_dtype) for _ in range(2)]
         with _launch:
-            (_grad_complex if complex_a else _grad_real)(*arrays, blocks, du.numpy(), ddelta.numpy(), dA.numpy(),
-                                                         parts[0].numpy(), parts[1].numpy())
+            _grad(*arrays, blocks, np.float32(2 if complex_a else 1), du.numpy(), ddelta.numpy(), dA.numpy(),
+                  parts[0].numpy(), parts[1].numpy())
         dB, dC = (part.sum(0).transpose(-1, -2) for part in parts)  # (b, g, n, L)
         return du.to(u.dtype), ddelta.to(delta.dtype), dA.to(A.dtype), dB.to(B.dtype), dC.to(C.dtype)
 
