@@ -3,7 +3,8 @@
     python -m pipelines.audio.cpu_training --threads 2 --lengths 4096 16000 \
         --out pipelines/benchmarks/results/audio_cpu_training_cpu.json
 
-Batch 1 of random codes at each length; one warm-up step, then --reps timed steps (median). The scan runs
+Batch 1 of random codes at each length; --warmup untimed steps (numba compiles once, then caches), then
+--reps timed steps (median). The JSON is rewritten after every case. The scan runs
 on the default CPU path (numba forward and backward); `--reference-lengths` also times the PyTorch path
 (two-level chunked scan with autograd, the path before the compiled backward) at those lengths, for
 comparison. Reports seconds per forward, backward and step, and training samples per second.
@@ -29,7 +30,7 @@ KINDS = {"complex": dict(outer="complex-mamba", center="complex-mamba", d_state=
          "real": dict(outer="mamba", center="mamba", d_state=16)}
 
 
-def time_training(kind: str, length: int, reps: int) -> dict:
+def time_training(kind: str, length: int, reps: int, warmup: int) -> dict:
     """Median seconds of forward, backward and optimizer step of one (1, length) batch."""
     torch.manual_seed(0)
     fields = yaml.safe_load(open(PRESET).read())["model"]["unet"]
@@ -37,7 +38,7 @@ def time_training(kind: str, length: int, reps: int) -> dict:
     optimizer = torch.optim.AdamW(decay_groups(model, 0.1), lr=0.002, betas=(0.9, 0.95))
     ids = torch.randint(256, (1, length + 1))
     forward, backward, step = [], [], []
-    for rep in range(reps + 1):
+    for rep in range(warmup + reps):
         started = time.perf_counter()
         loss = F.cross_entropy(model(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten())
         after_forward = time.perf_counter()
@@ -46,7 +47,7 @@ def time_training(kind: str, length: int, reps: int) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         ended = time.perf_counter()
-        if rep:  # the first step compiles and allocates
+        if rep >= warmup:
             forward.append(after_forward - started)
             backward.append(after_backward - after_forward)
             step.append(ended - started)
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[4096, 16000])
     parser.add_argument("--reference-lengths", type=int, nargs="*", default=[4096])
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -70,11 +72,13 @@ def main() -> None:
 
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     report = {"environment": environment(torch.device("cpu")), "settings": vars(args), "numba": {}, "pytorch": {}}
-    for kind in KINDS:
-        report["numba"][kind] = [time_training(kind, length, args.reps) for length in args.lengths]
-        with backend.force_backend("pytorch"):
-            report["pytorch"][kind] = [time_training(kind, length, 1) for length in args.reference_lengths]
-        emit(report, args.out)
+    for path, lengths in (("numba", args.lengths), ("pytorch", args.reference_lengths)):
+        for kind in KINDS:
+            for length in lengths:
+                with backend.force_backend("auto" if path == "numba" else "pytorch"):
+                    case = time_training(kind, length, args.reps if path == "numba" else 1, args.warmup)
+                report[path].setdefault(kind, []).append(case)
+                emit(report, args.out)
 
 
 if __name__ == "__main__":
