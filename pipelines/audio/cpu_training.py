@@ -8,6 +8,8 @@ Batch 1 of random codes at each length; --warmup untimed steps (numba compiles o
 on the default CPU path (numba forward and backward); `--reference-lengths` also times the PyTorch path
 (two-level chunked scan with autograd, the path before the compiled backward) at those lengths, for
 comparison. Reports seconds per forward, backward and step, and training samples per second.
+`--layer-lengths` also times one Mamba layer of the preset's outer stage (d_model 64, real N = 16 and
+complex N = 8), forward and backward, numba and PyTorch in turns: the two paths under the same load.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 import yaml
 
 from pipelines.benchmarks.timing import emit, environment
+from seqmamba.nn import ComplexMamba, Mamba
 from seqmamba.nn.sashimi import Sashimi, SashimiConfig
 from seqmamba.ops import backend
 from seqmamba.tasks.optim import decay_groups
@@ -57,12 +60,31 @@ def time_training(kind: str, length: int, reps: int, warmup: int) -> dict:
             "step_s": round(seconds, 3), "samples_per_s": round(length / seconds, 1)}
 
 
+def time_layer(kind: str, length: int, reps: int) -> dict:
+    """Median seconds of one layer's forward and backward at batch 1, numba and PyTorch paths in turns."""
+    torch.manual_seed(0)
+    layer = Mamba(64, d_state=16) if kind == "real" else ComplexMamba(64, d_state=8)
+    x = torch.randn(1, length, 64, requires_grad=True)
+    seconds: dict[str, list[float]] = {"numba": [], "pytorch": []}
+    for _ in range(reps):
+        for path in seconds:
+            with backend.force_backend("auto" if path == "numba" else "pytorch"):
+                started = time.perf_counter()
+                layer(x).square().mean().backward()
+                seconds[path].append(time.perf_counter() - started)
+    medians = {path: statistics.median(values) for path, values in seconds.items()}
+    return {"length": length, **{f"{path}_s": round(v, 3) for path, v in medians.items()},
+            "numba_speedup": round(medians["pytorch"] / medians["numba"], 1),
+            "numba_samples_per_s": round(length / medians["numba"], 1)}
+
+
 def main() -> None:
     """Time every kind at every length (and the PyTorch reference where asked); print and keep the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch and numba threads")
     parser.add_argument("--lengths", type=int, nargs="+", default=[4096, 16000])
     parser.add_argument("--reference-lengths", type=int, nargs="*", default=[4096])
+    parser.add_argument("--layer-lengths", type=int, nargs="*", default=[])
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out")
@@ -71,7 +93,12 @@ def main() -> None:
     import numba
 
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    report = {"environment": environment(torch.device("cpu")), "settings": vars(args), "numba": {}, "pytorch": {}}
+    report = {"environment": environment(torch.device("cpu")), "settings": vars(args), "numba": {}, "pytorch": {},
+              "layer": {}}
+    for kind in KINDS:
+        for length in args.layer_lengths:
+            report["layer"].setdefault(kind, []).append(time_layer(kind, length, max(1, args.reps)))
+            emit(report, args.out)
     for path, lengths in (("numba", args.lengths), ("pytorch", args.reference_lengths)):
         for kind in KINDS:
             for length in lengths:
