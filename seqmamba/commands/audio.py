@@ -105,17 +105,18 @@ def load_unet(path: Path, device: torch.device):
     weights = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(weights)
     data = checkpoint.get("datamodule_hyper_parameters", {})
-    return (model.to(device).eval(), data.get("quantization", "mu-law"), data.get("bits", 8),
-            checkpoint_origin(path, checkpoint))
+    bits = data.get("bits", 8)
+    return model.to(device).eval(), data.get("quantization", "mu-law"), bits, checkpoint_origin(path, checkpoint, bits)
 
 
-def checkpoint_origin(path: Path, checkpoint: dict) -> str:
+def checkpoint_origin(path: Path, checkpoint: dict, bits: int) -> str:
     """Which weights a sample comes from: the checkpoint's path, step and held-out bits at its last validation."""
     heldout = [state.get("current_score") for name, state in checkpoint.get("callbacks", {}).items()
                if name.startswith("ModelCheckpoint") and isinstance(state, dict) and state.get("monitor") == "val/loss"]
     score = next((float(s) for s in heldout if s is not None), None)
-    bits = "no held-out NLL recorded" if score is None else f"held-out {score / math.log(2):.4f} bits per sample"
-    return f"{path} (step {checkpoint.get('global_step', '?')}; {bits} at its last validation; uniform 8 bits)"
+    heldout_bits = "no held-out NLL recorded" if score is None else f"held-out {score / math.log(2):.4f} bits per sample"
+    return (f"{path} (step {checkpoint.get('global_step', '?')}; {heldout_bits} at its last validation; "
+            f"uniform {bits} bits)")
 
 
 def generate_clips(argv: list[str]) -> dict:
