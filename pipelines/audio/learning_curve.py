@@ -3,8 +3,8 @@
     python pipelines/audio/learning_curve.py --digits DIGITS --work /tmp/lc --train-minutes 5.5 \
         --out $OUT/audio_learning_curve_h200.json
 
-One call (about 8 minutes with the defaults) trains the preset (`seqmamba audio train`) for --points chunks of --train-minutes each, resuming
-WORK/run with `--resume last` (a chunk ends with SIGTERM, which saves last.ckpt); after each chunk it
+One call (about 8 minutes with the defaults) trains the preset (`seqmamba audio train`) for --points
+chunks of --train-minutes each, resuming WORK/run with `--resume last` (a chunk ends with SIGTERM, which saves last.ckpt); after each chunk it
 measures, at last.ckpt, the held-out bits per sample (valid split, beside the uniform 8 bits) and, for each
 --sampling setting, the SC09 scores (FID, IS, mIS, AM, NDB) of --n generated clips, likelihood-filtered as
 the protocol does, against a digit classifier trained on other voices (WORK/classifier, trained in the first
