@@ -11,6 +11,8 @@ from app_fixtures import tone_digits
 from seqmamba.cli import main as cli
 from seqmamba.data.audio_io import write_wav
 from seqmamba.tasks.optim import warmup_cosine
+from seqmamba.training.checkpoints import load_checkpoint
+from seqmamba.training.summaries import read_metrics
 
 TINY_UNET = ["--model.unet.d_model", "8", "--model.unet.n_layers", "1", "--model.unet.pool", "[4, 4]",
              "--model.unet.d_state", "4", "--model.unet.outer", "mamba", "--model.unet.center", "complex-mamba"]
@@ -39,6 +41,26 @@ def test_train_leaves_a_run_with_bits_per_sample(trained, capsys):
     assert 0 < summary["parameters"] < 200_000
     assert 0 < summary["val_bits_per_sample"] < 8.5 and 0 < summary["test_bits_per_sample"] < 8.5
     assert (trained / "checkpoints" / "last.ckpt").is_file() and (trained / "config.yaml").is_file()
+
+
+def test_heldout_nll_is_logged_during_training_and_best_ckpt_is_chosen_on_it(trained):
+    series = read_metrics(sorted(trained.glob("logs*/metrics.csv")))
+    assert len({step for step, _ in series["val/bits_per_sample"]}) >= 2  # every epoch (2 steps), not only the end
+    best = load_checkpoint(trained / "checkpoints" / "best.ckpt")
+    monitor = next(s for k, s in best["callbacks"].items() if k.startswith("ModelCheckpoint"))
+    assert monitor["monitor"] == "val/loss"
+    assert float(monitor["best_model_score"]) == pytest.approx(min(v for _, v in series["val/loss"]), rel=1e-5)
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["uniform_bits_per_sample"] == 8.0
+    assert summary["no_better_than_chance"] == (summary["test_bits_per_sample"] >= 8.0)
+
+
+def test_generate_says_which_checkpoint_it_samples_from(trained, tmp_path, capsys):
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    assert cli(["audio", "generate", "--ckpt", str(ckpt), "--n", "1", "--seconds", "0.002", "-o",
+                str(tmp_path / "g"), "--device", "cpu"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sampling from"))
+    assert str(ckpt) in line and "step " in line and "held-out " in line and "bits per sample" in line
 
 
 def test_generate_writes_playable_wavs_in_ascending_likelihood(trained, tmp_path):

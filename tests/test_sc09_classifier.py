@@ -6,7 +6,8 @@ import torch
 
 from seqmamba.errors import InputError
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
-from seqmamba.tasks.digit_classifier import BalancedClips, Clips, DigitClassifierTask, DigitDataModule, augment
+from seqmamba.tasks.digit_classifier import (BalancedClips, Clips, DigitClassifierTask, DigitDataModule, augment,
+                                             change_speed)
 
 TINY = ResNeXtConfig(depth=11, cardinality=2, base_width=4, widen_factor=1, stem_width=8)
 
@@ -71,3 +72,17 @@ def test_data_module_refuses_a_folder_that_is_not_sc09(tmp_path):
 def test_task_refuses_settings_it_cannot_train_with():
     with pytest.raises(ValueError, match="lr must be positive.*momentum must lie in"):
         DigitClassifierTask(resnext=TINY, lr=0.0, momentum=1.5)
+
+
+def test_change_speed_moves_pitch_within_the_range_and_keeps_the_centre():
+    t = torch.arange(16000) / 16000
+    tone = torch.sin(2 * torch.pi * 440 * t + 0.3).repeat(64, 1)  # (B, T)
+    changed = change_speed(tone, 0.25, torch.Generator().manual_seed(0))
+    crossings = ((changed[:, 4000:12000] > 0).diff(dim=1) != 0).sum(dim=1).float()  # the middle half
+    hertz = crossings / 2 / 0.5
+    assert hertz.min() >= 440 / 1.25 - 5 and hertz.max() <= 440 * 1.25 + 5 and hertz.std() > 10
+    torch.testing.assert_close(changed[:, 7999:8001].mean(1), tone[:, 7999:8001].mean(1), atol=0.05, rtol=0)
+    assert changed.abs().max() <= 1
+    torch.manual_seed(1)  # the global RNG plays no part: the same generator seed gives the same factors
+    again = change_speed(tone, 0.25, torch.Generator().manual_seed(0))
+    assert torch.equal(again, changed)

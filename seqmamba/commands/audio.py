@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,19 +22,29 @@ from seqmamba.errors import InputError
 from seqmamba.limits import check_disk, check_finite, check_memory
 from seqmamba.outputs import check_empty_folder, folder_lock, written_atomically
 
+if TYPE_CHECKING:
+    from seqmamba.training.model_loading import LoadedModel
+
 CODE_BYTES = 8 + 4  # per generated sample held until writing: its code (int64) and its decoded value (float32)
 WAV_BYTES = 2  # per sample written: 16-bit PCM
 
 
 def report(run) -> dict:
-    """Bits per sample on the validation and test splits, and the model's size."""
+    """Bits per sample on the validation and test splits beside the uniform baseline, and the model's size."""
+    from seqmamba.training.summaries import chance_warning
+
     (val,) = run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
     (test,) = run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
     parameters = run.model.model.num_parameters()
+    uniform = float(run.datamodule.hparams.bits)  # a uniform guess over 2**bits codes
     print(f"NLL {val['val/bits_per_sample']:.4f} bits per sample on validation, "
-          f"{test['test/bits_per_sample']:.4f} on test ({parameters / 1e6:.2f}M parameters)")
+          f"{test['test/bits_per_sample']:.4f} on test (uniform {uniform:g} bits; {parameters / 1e6:.2f}M parameters)")
+    warning = chance_warning("bits per sample", test["test/bits_per_sample"], uniform, "a uniform guess",
+                             higher_is_better=False)
     return {"parameters": parameters, "val_bits_per_sample": val["val/bits_per_sample"],
-            "test_bits_per_sample": test["test/bits_per_sample"], "val_loss": val["val/loss"]}
+            "test_bits_per_sample": test["test/bits_per_sample"], "val_loss": val["val/loss"],
+            "uniform_bits_per_sample": uniform, "no_better_than_chance": warning is not None, "warning": warning,
+            "baseline_loss": uniform * math.log(2), "baseline_name": f"uniform, {uniform:g} bits", "loss_unit": "sample"}
 
 
 def check_vocabulary(model, data) -> None:
@@ -101,6 +112,7 @@ def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt
     device = resolve_device(device)
     loaded = load_model(ckpt, "audio", device)
     model, quantization, bits = loaded.module, loaded.data["quantization"], loaded.data["bits"]
+    print(f"sampling from {checkpoint_origin(ckpt, loaded)}")
     length = round(seconds * SAMPLE_RATE)
     prompt_codes = [start_token(bits)]
     if prompt is not None:
@@ -112,6 +124,15 @@ def generate(*, ckpt: Path, out: Path, n: int = 64, seconds: float = 1.0, prompt
         check_empty_folder(out, "--out")  # again: another command may have written here meanwhile
         return sample_into(out, model, prompt_codes, length, quantization, bits, device, n=n, temperature=temperature,
                            top_p=top_p, batch_size=batch_size, seed=seed, cuda_graphs=cuda_graphs, ckpt=ckpt)
+
+
+def checkpoint_origin(path: Path, loaded: LoadedModel) -> str:
+    """Which weights a sample comes from: the checkpoint's path, step and held-out bits at its last validation."""
+    bits = loaded.data["bits"]
+    score = loaded.heldout_loss
+    heldout_bits = "no held-out NLL recorded" if score is None else f"held-out {score / math.log(2):.4f} bits per sample"
+    step = "?" if loaded.step is None else loaded.step
+    return f"{path} (step {step}; {heldout_bits} at its last validation; uniform {bits} bits)"
 
 
 def sample_into(out: Path, model, prompt_codes: list[int], length: int, quantization: str, bits: int,
@@ -138,7 +159,7 @@ def sample_into(out: Path, model, prompt_codes: list[int], length: int, quantiza
     elapsed = time.perf_counter() - started
     codes, likelihoods = torch.cat(codes), torch.cat(likelihoods)
     order = likelihoods.argsort()
-    waves, lines, written = [], ["file\tlog_likelihood"], []
+    waves, titles, lines, written = [], [], ["file\tlog_likelihood"], []
     try:  # the folder was empty and is held by this command: on any stop, what this call wrote goes again
         for rank, i in enumerate(order.tolist()):
             wave = np.asarray(decode(codes[i], quantization, bits), dtype=np.float32)
@@ -147,12 +168,14 @@ def sample_into(out: Path, model, prompt_codes: list[int], length: int, quantiza
             with written_atomically(out / name) as tmp:
                 write_wav(tmp, wave, SAMPLE_RATE)
             waves.append(wave)
+            titles.append(f"{name}, {likelihoods[i].item():.0f} nats")
             lines.append(f"{name}\t{likelihoods[i].item():.4f}")
         written += [out / "samples.tsv", out / "spectrograms.png"]
         with written_atomically(out / "samples.tsv") as tmp:
             tmp.write_text("\n".join(lines) + "\n")
         with written_atomically(out / "spectrograms.png") as tmp:
-            spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, tmp)
+            spectrogram_sheet({"generated (most likely)": waves[::-1][:16]}, tmp,
+                              titles={"generated (most likely)": titles[::-1][:16]})
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)

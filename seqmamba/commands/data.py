@@ -39,7 +39,8 @@ def apes(maf: Path = DEFAULT_APES_MAF, out: Path = DEFAULT_APES_OUT) -> dict[str
     return paths
 
 
-def make_digits(*, out: Path, voices: int = 200, per_voice: int = 3, seed: int = 0) -> dict[str, int]:
+def make_digits(*, out: Path, voices: int = 200, per_voice: int = 3, seed: int = 0,
+                clean: bool = False) -> dict[str, int]:
     """SC09 stand-in: espeak-ng voices saying zero..nine, test voices unseen in training.
 
     Args:
@@ -47,10 +48,11 @@ def make_digits(*, out: Path, voices: int = 200, per_voice: int = 3, seed: int =
         voices: speakers (accent + voice variant); at least 3
         per_voice: takes of each digit per voice
         seed: random seed
+        clean: one loudness, no background noise, FLAC: quickest to learn, small enough to carry
     """
     from seqmamba.data import digits
 
-    counts = digits.make_digits(out, voices=voices, per_voice=per_voice, seed=seed)
+    counts = digits.make_digits(out, voices=voices, per_voice=per_voice, seed=seed, clean=clean)
     print(f"{out}: " + ", ".join(f"{n} {split} clips" for split, n in counts.items()))
     return counts
 

@@ -7,6 +7,7 @@ train-classifier takes the run machinery's flags (`--config`, `--model.*`, `--da
 from __future__ import annotations
 
 import json
+import math
 import sys
 from importlib import resources
 from pathlib import Path
@@ -31,15 +32,22 @@ MIS_PAIR_BYTES = 2 * 8 + 4 * 10 * 8  # per mIS pair: two indices, both rows of 1
 
 
 def report(run: FinishedRun) -> dict:
-    """Validation and test accuracy of the finished classifier (test voices unseen in training)."""
+    """Validation and test accuracy of the finished classifier (test voices unseen in training), beside chance."""
+    from seqmamba.data.audio_datasets import SC09_LABELS
+    from seqmamba.training.summaries import chance_warning
+
     (val,) = run.trainer.validate(run.model, datamodule=run.datamodule, verbose=False)
     (test,) = run.trainer.test(run.model, datamodule=run.datamodule, verbose=False)
     evaluated = sum(run.trainer.num_test_batches) * run.datamodule.batch_size * run.trainer.world_size
     n_test = min(len(run.datamodule.clips["test"]), evaluated)  # as many as trainer.limit_test_batches let through
+    chance = 1 / len(SC09_LABELS)
     print(f"digit classifier: test accuracy {test['test/accuracy']:.4f} on {n_test} held-out clips "
-          f"(validation {val['val/accuracy']:.4f}; chance 0.1)")
+          f"(validation {val['val/accuracy']:.4f}; chance {chance:g})")
+    warning = chance_warning("accuracy", test["test/accuracy"], chance, "chance", higher_is_better=True)
     return {"test_accuracy": test["test/accuracy"], "test_loss": test["test/loss"],
-            "val_accuracy": val["val/accuracy"], "test_clips": n_test}
+            "val_accuracy": val["val/accuracy"], "test_clips": n_test, "chance_accuracy": chance,
+            "no_better_than_chance": warning is not None, "warning": warning,
+            "baseline_loss": math.log(len(SC09_LABELS)), "baseline_name": "chance, ln 10", "loss_unit": "clip"}
 
 
 def train_classifier(argv: list[str]) -> dict:

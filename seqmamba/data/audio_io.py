@@ -64,7 +64,7 @@ def _load_with_librosa(path: Path) -> tuple[np.ndarray, int]:
 
 
 def write_wav(path: str | Path, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write (T,) float samples in [-1, 1] as 16-bit PCM WAV, the format every player reads."""
+    """Write (T,) float samples in [-1, 1] as 16-bit PCM WAV, the format every player reads (FLAC for a .flac path)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     samples = np.clip(np.asarray(waveform, dtype=np.float32).reshape(-1), -1.0, 1.0)

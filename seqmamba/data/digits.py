@@ -5,6 +5,10 @@ pitch, speed, loudness, position in the second and a light background noise, so 
 alike. The split holds out whole variants: no variant of the valid or test split speaks in train,
 so test speakers are unseen. Layout: DIR/zero..nine/<voice>_nohash_<take>.wav,
 DIR/validation_list.txt, DIR/testing_list.txt, and DIR/clips.tsv describing every clip.
+
+`clean=True` makes the set a short training budget learns from fastest: every word at the same
+loudness (speech RMS CLEAN_RMS), no background noise, so silence is digital silence; stored as
+FLAC it is small enough (about 8 KB a clip) to carry to a machine without espeak-ng.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ SPEED_RANGE = (130, 210)  # words per minute; every digit fits in 1 s at 130
 PEAK_RANGE = (0.2, 0.9)  # loudest sample of a clip
 SNR_DB_RANGE = (25.0, 45.0)  # speech RMS over white-noise RMS
 MAX_SHIFT_S = 0.1  # the word sits at the centre of its second, moved by up to this much
+CLEAN_RMS = 0.1  # speech RMS of every clip of a clean set (-20 dBFS)
 VALID_FRACTION = TEST_FRACTION = 0.1  # of the variants
 PROBE_THREADS = 8
 CLIP_COLUMNS = ("file", "digit", "voice", "split", "pitch", "speed", "peak", "snr_db")
@@ -66,14 +71,15 @@ class ClipSpec:
     split: str
     pitch: int
     speed: int
-    peak: float
-    snr_db: float
+    peak: float | None  # None: loudness-normalised to CLEAN_RMS instead
+    snr_db: float | None  # None: no background noise
     shift_s: float
     noise_seed: int
+    suffix: str = ".wav"
 
     @property
     def relative_path(self) -> str:
-        return f"{SC09_LABELS[self.digit]}/{self.voice.name}_nohash_{self.take}.wav"
+        return f"{SC09_LABELS[self.digit]}/{self.voice.name}_nohash_{self.take}{self.suffix}"
 
 
 def _espeak(*args: str) -> bytes:
@@ -140,10 +146,15 @@ def fit_to_second(speech: np.ndarray, shift_s: float) -> np.ndarray:
 def render_clip(spec: ClipSpec, out: Path) -> None:
     """Synthesize, place, scale and noise one clip, and write it (run in a worker process)."""
     clip = fit_to_second(synthesize(spec.voice, SC09_LABELS[spec.digit], spec.pitch, spec.speed), spec.shift_s)
-    clip *= spec.peak / max(float(np.abs(clip).max()), 1e-9)
     speech = clip[np.abs(clip) > 0]
-    noise_rms = float(np.sqrt(np.mean(speech**2))) * 10 ** (-spec.snr_db / 20) if len(speech) else 0.0
-    clip += np.random.default_rng(spec.noise_seed).normal(0.0, noise_rms, SAMPLE_RATE).astype(np.float32)
+    rms = float(np.sqrt(np.mean(speech**2))) if len(speech) else 0.0
+    if spec.peak is None:  # loudness normalisation, never clipping
+        clip *= min(CLEAN_RMS / max(rms, 1e-9), 0.99 / max(float(np.abs(clip).max()), 1e-9))
+    else:
+        clip *= spec.peak / max(float(np.abs(clip).max()), 1e-9)
+    if spec.snr_db is not None:
+        noise_rms = float(np.sqrt(np.mean(clip[np.abs(clip) > 0] ** 2))) * 10 ** (-spec.snr_db / 20) if rms else 0.0
+        clip += np.random.default_rng(spec.noise_seed).normal(0.0, noise_rms, SAMPLE_RATE).astype(np.float32)
     write_wav(out / spec.relative_path, clip)
 
 
@@ -169,8 +180,8 @@ def choose_voices(n_voices: int, seed: int) -> dict[str, list[Voice]]:
     return {split: [v for voices in voices_of[lo:hi] for v in voices] for split, (lo, hi) in bounds.items()}
 
 
-def plan_clips(n_voices: int, per_voice: int, seed: int) -> list[ClipSpec]:
-    """Every clip of the set with its drawn pitch, speed, loudness, shift and noise."""
+def plan_clips(n_voices: int, per_voice: int, seed: int, clean: bool = False) -> list[ClipSpec]:
+    """Every clip of the set with its drawn pitch, speed, loudness, shift and noise (clean: one loudness, no noise)."""
     rng = np.random.default_rng([seed, 1])
     voices_of_split = choose_voices(n_voices, seed)
     n_clips = sum(map(len, voices_of_split.values())) * len(SC09_LABELS) * per_voice
@@ -180,21 +191,23 @@ def plan_clips(n_voices: int, per_voice: int, seed: int) -> list[ClipSpec]:
         for voice in voices:
             for digit in range(len(SC09_LABELS)):
                 for take in range(per_voice):
+                    pitch = int(rng.integers(*PITCH_RANGE, endpoint=True))
+                    speed = int(rng.integers(*SPEED_RANGE, endpoint=True))
+                    peak, snr_db = float(rng.uniform(*PEAK_RANGE)), float(rng.uniform(*SNR_DB_RANGE))
                     specs.append(ClipSpec(
-                        voice, digit, take, split, pitch=int(rng.integers(*PITCH_RANGE, endpoint=True)),
-                        speed=int(rng.integers(*SPEED_RANGE, endpoint=True)), peak=float(rng.uniform(*PEAK_RANGE)),
-                        snr_db=float(rng.uniform(*SNR_DB_RANGE)), shift_s=float(rng.uniform(-MAX_SHIFT_S, MAX_SHIFT_S)),
-                        noise_seed=int(rng.integers(2**31))))
+                        voice, digit, take, split, pitch, speed, peak=None if clean else peak,
+                        snr_db=None if clean else snr_db, shift_s=float(rng.uniform(-MAX_SHIFT_S, MAX_SHIFT_S)),
+                        noise_seed=int(rng.integers(2**31)), suffix=".flac" if clean else ".wav"))
     return specs
 
 
 def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: int = 0,
-                workers: int | None = None) -> dict[str, int]:
+                workers: int | None = None, clean: bool = False) -> dict[str, int]:
     """Render the stand-in into an empty folder with a process pool; returns clip counts per split."""
     out = check_empty_folder(out, "--out")
     if per_voice < 1:
         raise InputError("--per_voice", f"must be at least 1, got {per_voice}")
-    specs = plan_clips(voices, per_voice, seed)
+    specs = plan_clips(voices, per_voice, seed, clean)
     check_disk("--voices, --per_voice", out, len(specs) * WAV_BYTES, f"{len(specs)} clips")
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
@@ -202,8 +215,9 @@ def make_digits(out: str | Path, voices: int = 200, per_voice: int = 3, seed: in
     for split, name in SC09_LISTS.items():
         with written_atomically(out / name) as tmp:
             tmp.write_text("".join(f"{s.relative_path}\n" for s in specs if s.split == split))
-    rows = [(s.relative_path, SC09_LABELS[s.digit], s.voice.name, s.split, s.pitch, s.speed, f"{s.peak:.3f}",
-             f"{s.snr_db:.1f}") for s in specs]
+    rows = [(s.relative_path, SC09_LABELS[s.digit], s.voice.name, s.split, s.pitch, s.speed,
+             "rms" if s.peak is None else f"{s.peak:.3f}", "none" if s.snr_db is None else f"{s.snr_db:.1f}")
+            for s in specs]
     lines = ["\t".join(map(str, row)) + "\n" for row in [CLIP_COLUMNS, *rows]]
     with written_atomically(out / "clips.tsv") as tmp:
         tmp.write_text("".join(lines))

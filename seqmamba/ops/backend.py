@@ -3,8 +3,8 @@
 Models never test for CUDA themselves: they call `seqmamba.ops`, which asks `use_kernels` (GPU)
 and `use_numba` (CPU) here. The choice can be forced (tests, benchmarks, debugging) with
 `force_backend` or the environment variable SEQMAMBA_BACKEND:
-  auto      CUDA kernels on GPU tensors; elsewhere the portable scan, its forward compiled by numba
-  portable  never the CUDA kernels; the numba forward still runs where it applies
+  auto      CUDA kernels on GPU tensors; elsewhere the portable scan, compiled by numba (forward and backward)
+  portable  never the CUDA kernels; the numba scan still runs where it applies
   pytorch   plain PyTorch everywhere: the reference the others are checked against
   cuda      CUDA kernels, an error where they cannot run
 """
@@ -51,17 +51,18 @@ def _load_kernels() -> SimpleNamespace | None:
     )
 
 
-def _load_numba_scan() -> Callable | None:
-    """The numba-compiled CPU scan forward; None where numba is not installed or does not load."""
+def _load_numba_scan() -> tuple[Callable | None, Callable | None]:
+    """The numba-compiled CPU scan: its forward, and its forward with a compiled backward; None where numba
+    is not installed or does not load."""
     try:
-        from seqmamba.ops.numba_scan import selective_scan_numba
+        from seqmamba.ops.numba_scan import selective_scan_numba, selective_scan_numba_grad
     except Exception:  # ImportError, or numba built for another numpy
-        return None
-    return selective_scan_numba
+        return None, None
+    return selective_scan_numba, selective_scan_numba_grad
 
 
 KERNELS = _load_kernels()
-NUMBA_SCAN = _load_numba_scan()
+NUMBA_SCAN, NUMBA_SCAN_GRAD = _load_numba_scan()
 _forced = os.environ.get("SEQMAMBA_BACKEND", "auto")
 if _forced not in BACKENDS:
     raise ValueError(f"SEQMAMBA_BACKEND={_forced!r}: expected one of {', '.join(BACKENDS)}")

@@ -3,7 +3,9 @@
 A per-step PyTorch loop (mamba-ssm's `selective_scan_ref`) materialises exp(delta A) and delta B u
 for every step and state before it starts; this kernel keeps one (N,) state per (batch, channel) in
 registers, computes each decay where it is used, and splits the (batch, channel) pairs across
-threads. Forward only: training still goes through the portable scan's autograd path.
+threads. Its backward (`selective_scan_numba_grad`) recomputes each channel's states into a small
+(L, N) buffer and runs the adjoint recurrence backwards in time, in the same fused way: CPU training
+takes time linear in L and memory of the inputs only.
 """
 
 from __future__ import annotations
@@ -79,3 +81,96 @@ def selective_scan_numba(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     with _launch:
         (_scan_complex if complex_a else _scan_real)(*arrays, y.numpy(), last.numpy())
     return y, last.to(A.dtype)
+
+
+@numba.njit(cache=True)
+def _states(hs, u, delta, a, B):  # pragma: no cover  (compiled)
+    """One channel's states h_t into hs[t + 1] (hs[0] stays 0): u, delta (L,); a (n,); B (L, n)."""
+    for t in range(len(u)):
+        dt = delta[t]
+        x = dt * u[t]
+        for n in range(len(a)):
+            hs[t + 1, n] = np.exp(dt * a[n]) * hs[t, n] + x * B[t, n]
+
+
+@numba.njit(parallel=True, cache=True)
+def _grad(u, delta, A, B, C, gy, blocks, scale, du, ddelta, dA, dB, dC):  # pragma: no cover  (compiled)
+    """Gradients of y = scale * Re(sum_n C h) for y = scan(u, delta, A, B, C), given gy (b, d, L), with real or
+    complex A, B, C (scale 1 or 2). Each block of channels recomputes its states forward into an (L + 1, n)
+    buffer, then runs the adjoint backwards in time; complex gradients follow PyTorch's convention
+    (dl/d Re + i dl/d Im), so the adjoint carries conj(decay).
+    du, ddelta (b, d, L); dA (d, n); dB, dC (blocks, b, g, L, n): one partial sum per block (no races)."""
+    batch, dim, L = u.shape
+    n_states = A.shape[1]
+    per_group = dim // B.shape[1]
+    per_block = (dim + blocks - 1) // blocks
+    for blk in numba.prange(blocks):
+        hs = np.zeros((L + 1, n_states), dtype=A.dtype)  # hs[t + 1] = h_t, hs[0] = 0
+        lam = np.zeros(n_states, dtype=A.dtype)
+        grad_a = np.zeros(n_states, dtype=A.dtype)
+        for d in range(blk * per_block, min(dim, (blk + 1) * per_block)):
+            g = d // per_group
+            a = A[d]
+            grad_a[:] = 0
+            for b in range(batch):
+                _states(hs, u[b, d], delta[b, d], a, B[b, g])
+                lam[:] = 0  # lam_t = dl/dh_t, carried back as conj(a_{t+1}) lam_{t+1}
+                for t in range(L - 1, -1, -1):
+                    dt, ut = delta[b, d, t], u[b, d, t]
+                    gy_t = scale * gy[b, d, t]
+                    x = dt * ut
+                    grad_x = np.float32(0)
+                    grad_dt = np.float32(0)
+                    for n in range(n_states):
+                        lam_n = lam[n] + gy_t * np.conj(C[b, g, t, n])
+                        dC[blk, b, g, t, n] += gy_t * np.conj(hs[t + 1, n])
+                        dB[blk, b, g, t, n] += lam_n * x
+                        grad_x += (lam_n * np.conj(B[b, g, t, n])).real
+                        decay = np.exp(dt * a[n])
+                        grad_z = lam_n * np.conj(hs[t, n] * decay)  # dl/d(dt * a_n)
+                        grad_a[n] += grad_z * dt
+                        grad_dt += (grad_z * np.conj(a[n])).real
+                        lam[n] = np.conj(decay) * lam_n
+                    du[b, d, t] = grad_x * dt
+                    ddelta[b, d, t] = grad_dt + grad_x * ut
+            for n in range(n_states):
+                dA[d, n] = grad_a[n]
+
+
+class SelectiveScanNumba(torch.autograd.Function):
+    """The numba scan with a numba backward: no (B, D, L, N) tensor is built or saved, so memory is the
+    inputs' and time grows linearly in L. Saves only the inputs; the backward recomputes the states."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                C: torch.Tensor) -> torch.Tensor:
+        y, _ = selective_scan_numba(u, delta, A, B, C)
+        ctx.save_for_backward(u, delta, A, B, C)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor):
+        u, delta, A, B, C = ctx.saved_tensors
+        complex_a = A.is_complex()
+        state_dtype = torch.complex64 if complex_a else torch.float32
+        batch, dim, L = u.shape
+        blocks = max(1, min(dim, numba.get_num_threads()))
+        as_array = lambda t, dtype: t.detach().to(dtype).contiguous().numpy()  # noqa: E731
+        arrays = [as_array(u, torch.float32), as_array(delta, torch.float32), as_array(A, state_dtype)]
+        arrays += [as_array(t.transpose(-1, -2), state_dtype) for t in (B, C)]  # (b, g, L, n)
+        arrays.append(as_array(grad_y, torch.float32))
+        du, ddelta = torch.empty(batch, dim, L), torch.empty(batch, dim, L)
+        dA = torch.empty(A.shape, dtype=state_dtype)
+        parts = [torch.zeros(blocks, *B.shape[:2], L, B.shape[2], dtype=state_dtype) for _ in range(2)]
+        with _launch:
+            _grad(*arrays, blocks, np.float32(2 if complex_a else 1), du.numpy(), ddelta.numpy(), dA.numpy(),
+                  parts[0].numpy(), parts[1].numpy())
+        dB, dC = (part.sum(0).transpose(-1, -2) for part in parts)  # (b, g, n, L)
+        return du.to(u.dtype), ddelta.to(delta.dtype), dA.to(A.dtype), dB.to(B.dtype), dC.to(C.dtype)
+
+
+def selective_scan_numba_grad(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                              C: torch.Tensor) -> torch.Tensor:
+    """`selective_scan_numba`'s y with gradients for every input, computed by compiled kernels (the CPU
+    training path): same arguments; returns y (b, d, L) float32 without D or gate."""
+    return SelectiveScanNumba.apply(u, delta, A, B, C)

@@ -3,8 +3,10 @@
 The recurrence itself is `linear_scan` (two-level chunked, with an adjoint backward); this module
 turns mamba-ssm's inputs into its decays and drives and reads the output off the states. Long
 sequences are cut into segments that are checkpointed under autograd, so memory for (B, D, L, N)
-intermediates is bounded by one segment. Where no gradient is wanted on the CPU, the recurrence
-runs in numba's compiled kernel instead (`numba_scan`), when the backend allows it.
+intermediates is bounded by one segment. On the CPU, when the backend allows it, the recurrence runs
+in numba's compiled kernels instead (`numba_scan`): the forward alone where no gradient is wanted, and
+forward plus compiled backward in training (unless the last state is asked for), with no (B, D, L, N)
+tensor at all.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from seqmamba.ops.backend import NUMBA_SCAN, use_numba
+from seqmamba.ops.backend import NUMBA_SCAN, NUMBA_SCAN_GRAD, use_numba
 from seqmamba.ops.linear_scan import linear_scan
 
 SEGMENT_ELEMENTS = 1 << 24  # (B, D, segment, N) elements held at once under autograd
@@ -92,8 +94,11 @@ def selective_scan_portable(
     delta = _step_sizes(delta, None if delta_bias is None else delta_bias[:, None], delta_softplus)
     B, C = unpack_bc(B, A), unpack_bc(C, A)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
-    if not needs_grad and use_numba(u, delta, A, B, C):
+    numba = use_numba(u, delta, A, B, C)
+    if not needs_grad and numba:
         y, h = NUMBA_SCAN(u, delta, A, B, C)
+    elif numba and NUMBA_SCAN_GRAD is not None and not return_last_state:
+        y, h = NUMBA_SCAN_GRAD(u, delta, A, B, C), None
     else:
         y, h = _scan_segments(u, delta, A, B, C, needs_grad, segment_len)
     y = _output(y, u, None if D is None else D[:, None], z, dtype_in)

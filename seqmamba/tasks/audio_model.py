@@ -26,17 +26,16 @@ class AudioModelTask(NextTokenTask):
         betas: AdamW betas
         warmup_fraction: share of the run's steps spent in linear warmup, in [0, 1]
         min_lr_ratio: the cosine decay ends at this share of lr
+        warmup_steps: optimizer steps of linear warmup instead of the fraction (capped at half the run)
     """
 
     unit = "sample"
 
     def __init__(self, unet: SashimiConfig | None = None, lr: float = 0.002, weight_decay: float = 0.1,
                  betas: tuple[float, float] = (0.9, 0.95), warmup_fraction: float = 0.1,
-                 min_lr_ratio: float = 0.0) -> None:
+                 min_lr_ratio: float = 0.0, warmup_steps: int | None = None) -> None:
         super().__init__()
-        check_optimizer_settings(lr, weight_decay, betas, 0, min_lr_ratio)
-        if not 0 <= warmup_fraction <= 1:
-            raise ValueError(f"warmup_fraction must lie in [0, 1], got {warmup_fraction}")
+        check_optimizer_settings(lr, weight_decay, betas, warmup_fraction, warmup_steps, min_lr_ratio)
         unet = unet or SashimiConfig()
         self.save_hyperparameters()
         self.model = Sashimi(unet)
@@ -50,6 +49,5 @@ class AudioModelTask(NextTokenTask):
 
     def configure_optimizers(self):
         hp = self.hparams
-        total = self.trainer.estimated_stepping_batches
-        return adamw_warmup_cosine(self.model, hp.lr, hp.weight_decay, hp.betas,
-                                   max(1, round(hp.warmup_fraction * total)), total, hp.min_lr_ratio)
+        return adamw_warmup_cosine(self.model, hp.lr, hp.weight_decay, hp.betas, self.trainer.estimated_stepping_batches,
+                                   hp.min_lr_ratio, hp.warmup_fraction, hp.warmup_steps)

@@ -51,9 +51,10 @@ class ClassifierTask(lightning.LightningModule):
 
     def __init__(self, backbone: MambaLMConfig | None = None, pooling: Pooling = "mean", init_from: str | None = None,
                  classes: list[str] | None = None, lr: float = 2e-3, weight_decay: float = 0.1,
-                 betas: tuple[float, float] = (0.9, 0.95), warmup_steps: int = 50, min_lr_ratio: float = 0.1) -> None:
+                 betas: tuple[float, float] = (0.9, 0.95), warmup_fraction: float = 0.05, min_lr_ratio: float = 0.1,
+                 warmup_steps: int | None = None) -> None:
         super().__init__()
-        check_optimizer_settings(lr, weight_decay, betas, warmup_steps, min_lr_ratio)
+        check_optimizer_settings(lr, weight_decay, betas, warmup_fraction, warmup_steps, min_lr_ratio)
         backbone = backbone or MambaLMConfig()
         self.save_hyperparameters()
         self.backbone_config = backbone  # hparams may hold it as a dict (LightningCLI records what it parsed)
@@ -153,5 +154,6 @@ class ClassifierTask(lightning.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return adamw_warmup_cosine(self.classifier, hp.lr, hp.weight_decay, hp.betas, hp.warmup_steps,
-                                   self.trainer.estimated_stepping_batches, hp.min_lr_ratio)
+        return adamw_warmup_cosine(self.classifier, hp.lr, hp.weight_decay, hp.betas,
+                                   self.trainer.estimated_stepping_batches, hp.min_lr_ratio, hp.warmup_fraction,
+                                   hp.warmup_steps)

@@ -9,6 +9,8 @@ says how its inputs were made.
 
 from __future__ import annotations
 
+import math
+
 import lightning
 import numpy as np
 import torch
@@ -22,7 +24,7 @@ from seqmamba.errors import InputError
 from seqmamba.metrics.mel_features import MelFeatures, MelSettings, load_clip
 from seqmamba.nn.resnext import ResNeXt, ResNeXtConfig
 from seqmamba.training.loaders import ignore_stop_signals, resumable_loader
-from seqmamba.tasks.optim import warmup_cosine
+from seqmamba.tasks.optim import warmup_cosine_scheduler
 
 
 def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level: float,
@@ -41,25 +43,48 @@ def augment(waveforms: torch.Tensor, max_shift: int, gain_db: float, noise_level
     return (shifted * gain + noise).clamp(-1, 1)
 
 
-def check_training_settings(lr: float, momentum: float, weight_decay: float, warmup_steps: int, min_lr_ratio: float,
-                            max_shift_ms: float, gain_db: float, noise_level: float, patience: int) -> None:
+def change_speed(waveforms: torch.Tensor, max_change: float, generator: torch.Generator) -> torch.Tensor:
+    """Play each clip faster or slower by a random factor in [1 / (1 + max_change), 1 + max_change] about its
+    centre (linear interpolation, zero fill): pitch, formants and tempo move together, as between speakers.
+
+    The factors come from `generator` (on the clips' device), never the global RNG: a resumed run redraws the same.
+    """
+    batch, length = waveforms.shape  # (B, T)
+    device = waveforms.device
+    log_range = math.log1p(max_change)
+    factors = torch.exp((torch.rand(batch, 1, device=device, generator=generator) * 2 - 1) * log_range)  # (B, 1)
+    centre = (length - 1) / 2
+    source = (torch.arange(length, device=device) - centre) * factors + centre  # (B, T)
+    left = source.floor().long()
+    weight = source - left
+    inside = lambda i: (i >= 0) & (i < length)  # noqa: E731
+    pick = lambda i: torch.where(inside(i), waveforms.gather(1, i.clamp(0, length - 1)), 0.0)  # noqa: E731
+    return pick(left) * (1 - weight) + pick(left + 1) * weight
+
+
+def check_training_settings(lr: float, momentum: float, weight_decay: float, warmup_fraction: float,
+                            warmup_steps: int | None, min_lr_ratio: float, max_shift_ms: float, gain_db: float,
+                            noise_level: float, patience: int, speed_change: float = 0.0) -> None:
     """Refuse settings SGD, the schedule or the augmentation cannot use, before a run directory exists."""
     problems = [f"{name} {rule}, got {value}" for name, value, ok, rule in (
         ("lr", lr, lr > 0, "must be positive"),
         ("momentum", momentum, 0 <= momentum < 1, "must lie in [0, 1)"),
         ("weight_decay", weight_decay, weight_decay >= 0, "must be at least 0"),
-        ("warmup_steps", warmup_steps, warmup_steps >= 0, "must be at least 0"),
+        ("warmup_fraction", warmup_fraction, 0 <= warmup_fraction <= 1, "must lie in [0, 1]"),
+        ("warmup_steps", warmup_steps, warmup_steps is None or warmup_steps >= 0, "must be at least 0 or null"),
         ("min_lr_ratio", min_lr_ratio, 0 <= min_lr_ratio <= 1, "must lie in [0, 1]"),
         ("max_shift_ms", max_shift_ms, 0 <= max_shift_ms < 1000, "must lie in [0, 1000)"),
         ("gain_db", gain_db, gain_db >= 0, "must be at least 0"),
         ("noise_level", noise_level, 0 <= noise_level <= 1, "must lie in [0, 1]"),
+        ("speed_change", speed_change, 0 <= speed_change < 1, "must lie in [0, 1)"),
         ("early_stopping_patience", patience, patience >= 1, "must be at least 1")) if not ok]
     if problems:
         raise ValueError("; ".join(problems))
 
 
 class DigitClassifierTask(lightning.LightningModule):
-    """ResNeXt digit classifier: SGD with (Nesterov) momentum, warmup then cosine, early stopping on val/loss.
+    """ResNeXt digit classifier: SGD with (Nesterov) momentum, warmup (a fraction of the run) then cosine,
+    early stopping on val/loss.
 
     Logs train/loss per step; val/loss and val/accuracy per validation; test/loss and test/accuracy.
 
@@ -69,24 +94,26 @@ class DigitClassifierTask(lightning.LightningModule):
         lr: peak learning rate of SGD
         momentum: Nesterov momentum, in [0, 1)
         weight_decay: L2 weight decay
-        warmup_steps: optimizer steps of linear warmup
+        warmup_fraction: share of the run's steps spent in linear warmup, in [0, 1]
         min_lr_ratio: the cosine decay ends at this share of lr
         max_shift_ms: augmentation: random time shift up to this many ms
         gain_db: augmentation: random gain within +- this many dB
         noise_level: augmentation: white noise up to this level
         early_stopping_patience: validations without a better val/loss before stopping
+        warmup_steps: optimizer steps of linear warmup instead of the fraction (capped at half the run)
+        speed_change: augmentation: play clips up to this share faster or slower, in [0, 1)
     """
 
     def __init__(self, resnext: ResNeXtConfig | None = None, features: MelSettings | None = None, lr: float = 0.05,
-                 momentum: float = 0.9, weight_decay: float = 5e-4, warmup_steps: int = 100, min_lr_ratio: float = 0.01,
-                 max_shift_ms: float = 100.0, gain_db: float = 6.0, noise_level: float = 0.01,
-                 early_stopping_patience: int = 5) -> None:
+                 momentum: float = 0.9, weight_decay: float = 5e-4, warmup_fraction: float = 0.1,
+                 min_lr_ratio: float = 0.01, max_shift_ms: float = 100.0, gain_db: float = 6.0, noise_level: float = 0.01,
+                 early_stopping_patience: int = 5, warmup_steps: int | None = None, speed_change: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         resnext = self.hparams.resnext = resnext or ResNeXtConfig()  # LightningCLI saves the given None: store the real one
         features = self.hparams.features = features or MelSettings()
-        check_training_settings(lr, momentum, weight_decay, warmup_steps, min_lr_ratio, max_shift_ms, gain_db,
-                                noise_level, early_stopping_patience)
+        check_training_settings(lr, momentum, weight_decay, warmup_fraction, warmup_steps, min_lr_ratio, max_shift_ms,
+                                gain_db, noise_level, early_stopping_patience, speed_change)
         self.mel = MelFeatures(features)
         self.classifier = ResNeXt(resnext)
         self.val_loss, self.val_accuracy = MeanMetric(), MeanMetric()
@@ -100,6 +127,8 @@ class DigitClassifierTask(lightning.LightningModule):
         max_shift = int(hp.max_shift_ms * hp.features.sample_rate / 1000)
         generator = torch.Generator(self.device).manual_seed(int(batch["seeds"][0]))  # the batch's own draws
         waveforms = augment(batch["waveforms"], max_shift, hp.gain_db, hp.noise_level, generator)
+        if hp.speed_change > 0:
+            waveforms = change_speed(waveforms, hp.speed_change, generator)
         loss = F.cross_entropy(self(waveforms).float(), batch["labels"])
         self.log("train/loss", loss, prog_bar=True, batch_size=len(waveforms))
         return loss
@@ -139,9 +168,9 @@ class DigitClassifierTask(lightning.LightningModule):
         optimizer = torch.optim.SGD([{"params": decay, "weight_decay": hp.weight_decay},
                                      {"params": no_decay, "weight_decay": 0.0}],
                                     lr=hp.lr, momentum=hp.momentum, nesterov=hp.momentum > 0)
-        schedule = warmup_cosine(hp.warmup_steps, self.trainer.estimated_stepping_batches, hp.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer,
+                "lr_scheduler": warmup_cosine_scheduler(optimizer, self.trainer.estimated_stepping_batches,
+                                                        hp.warmup_fraction, hp.warmup_steps, hp.min_lr_ratio)}
 
 
 class Clips(Dataset):

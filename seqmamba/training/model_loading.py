@@ -48,6 +48,8 @@ class LoadedModel:
     settings: dict  # the task's hyperparameters (configs as dicts)
     data: dict  # the data module's hyperparameters (seq_len, bits, root, ...)
     task_state: dict = field(default_factory=dict)  # the task's own tensors beside the module (e.g. a temperature)
+    step: int | None = None  # the optimizer step its weights were saved at
+    heldout_loss: float | None = None  # val/loss at its last validation, as the run's checkpoint callback recorded it
 
 
 def _species(settings: dict, data: dict) -> nn.Module:
@@ -145,7 +147,15 @@ def load_model(path: str | os.PathLike, kind: Kind | tuple[Kind, ...],
                                f"file is damaged; use an earlier checkpoint (best.ckpt) or train again")
     module.load_state_dict(weights)
     task_state = {k: v for k, v in checkpoint["state_dict"].items() if "." not in k}
-    return LoadedModel(module.to(device).eval(), found, settings, data, task_state)
+    return LoadedModel(module.to(device).eval(), found, settings, data, task_state, checkpoint.get("global_step"),
+                       heldout_loss(checkpoint))
+
+
+def heldout_loss(checkpoint: dict) -> float | None:
+    """val/loss at the checkpoint's last validation, from its ModelCheckpoint state (None: never validated)."""
+    scores = [state.get("current_score") for name, state in checkpoint.get("callbacks", {}).items()
+              if name.startswith("ModelCheckpoint") and isinstance(state, dict) and state.get("monitor") == "val/loss"]
+    return next((float(s) for s in scores if s is not None), None)
 
 
 def pretrained_backbone(path: str | os.PathLike, config: object) -> dict[str, torch.Tensor]:

@@ -57,7 +57,8 @@ class FinishedRun:
 
     `finish` runs on every process, since evaluation (`trainer.validate` / `test`) is collective under DDP; what
     other ranks print is dropped. It evaluates, writes its own files into `run_dir` when `is_global_zero`, prints
-    its result lines and returns the summary; a `baseline_loss` key (nats per token) is drawn into loss.png.
+    its result lines and returns the summary; a `baseline_loss` key (nats per `loss_unit`, named by `baseline_name`)
+    is drawn into loss.png, and a `warning` key is printed as the run's last line.
     """
 
     run_dir: Path
@@ -125,7 +126,7 @@ class RunGuard(Callback):
     def _diverged(self, trainer: lightning.Trainer, what: str) -> None:
         kept = f"{self.last_path} keeps the last finite weights" if self.last_path.exists() else "no checkpoint was saved"
         raise RunFailed(f"training diverged: {what} became NaN or infinite at step {trainer.global_step}; {kept}. "
-                        f"Lower the learning rate (model.lr) or raise model.warmup_steps and start again")
+                        f"Lower the learning rate (model.lr) or raise model.warmup_fraction and start again")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
@@ -436,10 +437,14 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
             return {}
         summary = json_safe({**summary, "steps": trainer.global_step, "checkpoint": str(guard.last_path)})
         write_summary(run_dir, summary)
-        plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", summary.get("baseline_loss"))
+        plot_losses(sorted(run_dir.glob("logs*/metrics.csv")), run_dir / "loss.png", summary.get("baseline_loss"),
+                    summary.get("baseline_name", "baseline"), summary.get("loss_unit", "token"))
         write_run_report(run_dir)
         print(f"run directory: {run_dir} (summary.json, loss.png, report.html, checkpoints/)")
+        if summary.get("warning"):
+            print(summary["warning"])
         return summary
+
 
 def start_run_folder(cli: RunCLI, run_dir: Path, resume: Path | None, overwrite: bool,
                      outputs: tuple[str, ...]) -> None:

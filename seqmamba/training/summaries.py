@@ -26,8 +26,9 @@ def read_metrics(metrics_csvs: list[Path]) -> dict[str, list[tuple[int, float]]]
     return {key: sorted(values) for key, values in series.items()}
 
 
-def plot_losses(metrics_csvs: list[Path], out_png: Path, baseline_loss: float | None = None) -> Path:
-    """Training and held-out loss (nats per token) against step, with a baseline (e.g. unigram) if given."""
+def plot_losses(metrics_csvs: list[Path], out_png: Path, baseline_loss: float | None = None,
+                baseline_name: str = "baseline", unit: str = "token") -> Path:
+    """Training and held-out loss (nats per `unit`) against step, with a baseline (unigram, chance) if given."""
     series = read_metrics(metrics_csvs)
     fig, ax = plt.subplots(figsize=(7, 4))
     for key, label in (("train/loss", "train"), ("val/loss", "held-out")):
@@ -35,15 +36,23 @@ def plot_losses(metrics_csvs: list[Path], out_png: Path, baseline_loss: float | 
             steps, values = zip(*series[key])
             ax.plot(steps, values, label=label, marker="o" if key == "val/loss" else None)
     if baseline_loss is not None:
-        ax.axhline(baseline_loss, color="gray", linestyle="--", label="baseline")
+        ax.axhline(baseline_loss, color="gray", linestyle="--", label=f"{baseline_name} ({baseline_loss:.3f})")
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (nats per token)")
+    ax.set_ylabel(f"loss (nats per {unit})")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
     plt.close(fig)
     return out_png
+
+
+def chance_warning(score: str, value: float, chance: float, chance_name: str, higher_is_better: bool) -> str | None:
+    """The line a run ends with when its held-out score is no better than guessing: small data fails loudly."""
+    if (value > chance) if higher_is_better else (value < chance):
+        return None
+    return (f"warning: held-out {score} {value:.4f} is no better than {chance_name} ({chance:g}): the model did not "
+            "learn; give it more data or steps, or check the warm-up (model.warmup_fraction) and learning rate")
 
 
 def write_summary(run_dir: Path, values: dict) -> Path:
