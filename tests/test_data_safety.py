@@ -98,7 +98,7 @@ def test_a_second_writer_into_a_held_folder_is_refused(tmp_path, genome, capsys,
         assert error_line(capsys) == (f"seqmamba pretrain: error: {run_dir}: another seqmamba command is writing into "
                                       "this folder now; wait for it to end or choose another --out")
         tiny = Sashimi(SashimiConfig(d_model=8, n_layers=1, pool=[2], outer="mamba", center="mamba", d_state=4))
-        loaded = SimpleNamespace(module=tiny, data={"quantization": "mu-law", "bits": 8})
+        loaded = SimpleNamespace(module=tiny, data={"quantization": "mu-law", "bits": 8}, step=0, heldout_loss=None)
         monkeypatch.setattr(seqmamba.training.model_loading, "load_model", lambda path, kind, device: loaded)
         generate = ["audio", "generate", "--ckpt", "model.ckpt", "--n", "1", "--seconds", "0.001", "--device", "cpu"]
         assert main([*generate, "--out", str(out)]) == 2
