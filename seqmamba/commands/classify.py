@@ -64,8 +64,9 @@ def mate_probabilities(loaded: LoadedClassifier, mates: list[tuple[str, ...]], b
         logits = predict_logits(loaded, list(column), batch_tokens)
         total = logits if total is None else np.where(np.isnan(total), logits,
                                                       np.where(np.isnan(logits), total, total + logits))
-    probs = np.exp(total - total.max(axis=1, keepdims=True))
-    return probs / probs.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):  # a broken model's inf/NaN rows are caught by check_finite
+        probs = np.exp(total - total.max(axis=1, keepdims=True))
+        return probs / probs.sum(axis=1, keepdims=True)
 
 
 def check_finite(probs: np.ndarray, mates: list[tuple[str, ...]], ckpt: Path, name: str, ids: list[str]) -> None:
