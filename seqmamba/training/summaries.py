@@ -49,7 +49,7 @@ def plot_losses(metrics_csvs: list[Path], out_png: Path, baseline_loss: float | 
 
 def chance_warning(score: str, value: float, chance: float, chance_name: str, higher_is_better: bool) -> str | None:
     """The line a run ends with when its held-out score is no better than guessing: small data fails loudly."""
-    if (value > chance) if higher_is_better else (value < chance):
+    if (value > chance + 1e-6) if higher_is_better else (value < chance - 1e-6):  # float32 scores: 0.1000000015
         return None
     return (f"warning: held-out {score} {value:.4f} is no better than {chance_name} ({chance:g}): the model did not "
             "learn; give it more data or steps, or check the warm-up (model.warmup_fraction) and learning rate")
