@@ -29,7 +29,7 @@ $SEQMAMBA classify "$DATA/reads.fq.gz" --ckpt "$RUNS/finetune/checkpoints/best.c
 step "3/4 audio: espeak-ng digits, a tiny U-Net, generated clips"
 [ -f "$DATA/digits/testing_list.txt" ] || $SEQMAMBA data make-digits --out "$DATA/digits" --voices 12 --per_voice 1
 $SEQMAMBA audio train --config configs/demo/audio.yaml --data.root "$DATA/digits" --out "$RUNS/audio" --overwrite true
-rm -f "$RUNS/audio/samples/"sample_*.wav "$RUNS/audio/samples/samples.tsv" "$RUNS/audio/samples/spectrograms.png"
+rm -f "$RUNS/audio/samples/"sample_*.wav "$RUNS/audio/samples/"{samples.tsv,spectrograms.png,scores.json}  # the last demo's
 $SEQMAMBA audio generate --ckpt "$RUNS/audio/checkpoints/best.ckpt" --out "$RUNS/audio/samples" --n 4 --seconds 0.5 --device cpu
 
 step "4/4 the digit classifier, and scores of the generated clips"
