@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 
 from apps.runs import read_run
+from seqmamba.outputs import written_atomically
 
 TEMPLATES = Path(__file__).parent / "templates"
 EMBED_LIMIT = 2_000_000  # bytes: larger files are linked by name instead of embedded
@@ -34,10 +35,6 @@ def render_report(run_dir: Path) -> str:
 def write_report(run_dir: Path) -> Path:
     """RUN_DIR/report.html, written to a temporary file and renamed into place."""
     path = run_dir / "report.html"
-    tmp = run_dir / ".report.html.tmp"
-    try:
+    with written_atomically(path) as tmp:
         tmp.write_text(render_report(run_dir))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

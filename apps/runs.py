@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from seqmamba.training.run_folder import resume_command
+
 APP_FOLDER = "app"  # RUNS/app/... : everything the app writes
 RUNNING_WITHIN_S = 120  # a run whose metrics changed this recently, without summary.json, is running
 KINDS = {  # kind -> the command that makes it
@@ -68,8 +70,7 @@ def run_status(run_dir: Path, command: str, config: dict) -> tuple[str, str]:
         goal = (f" of {trainer['max_steps']} steps" if (trainer.get("max_steps") or -1) > 0 else
                 f", epoch {epoch + 1} of {trainer['max_epochs']}" if trainer.get("max_epochs") else "")
         return "running", f"running: step {step}{goal}"
-    resume = f"seqmamba {command} --config {run_dir / 'config.yaml'} --resume last"
-    return "stopped", f"stopped at step {step}; continue with `{resume}`"
+    return "stopped", f"stopped at step {step}; continue with `{resume_command(command, run_dir)}`"
 
 
 def read_run(run_dir: Path, root: Path) -> Run | None:

@@ -189,16 +189,3 @@ def check_output_path(path: str | Path, flag: str) -> Path:
     if parent is not None and not parent.is_dir():
         raise InputError(path, f"{flag}: {parent} is a file, not a folder; choose another path")
     return path
-
-
-@contextlib.contextmanager
-def replaced_on_success(paths: list[Path]) -> Iterator[list[Path]]:
-    """Temporary files beside `paths`, renamed onto them only if the block ends without error, else removed."""
-    tmps = [path.with_name(f".{path.name}.tmp") for path in paths]
-    try:
-        yield tmps
-        for tmp, path in zip(tmps, paths):
-            tmp.replace(path)
-    finally:
-        for tmp in tmps:
-            tmp.unlink(missing_ok=True)

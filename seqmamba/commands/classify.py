@@ -28,7 +28,7 @@ from tqdm import tqdm
 from seqmamba.data.reads import STDIN, read_pairs, read_records
 from seqmamba.devices import resolve_device
 from seqmamba.errors import InputError
-from seqmamba.outputs import check_output_file, replaced_on_success
+from seqmamba.outputs import check_output_file, written_atomically
 from seqmamba.read_calls import LoadedClassifier, load_classifier, predict_logits
 from seqmamba.read_reports import (
     EMPTY,
@@ -71,9 +71,9 @@ def mate_probabilities(loaded: LoadedClassifier, mates: list[tuple[str, ...]], b
 
 def check_finite(probs: np.ndarray, mates: list[tuple[str, ...]], ckpt: Path, name: str, ids: list[str]) -> None:
     """A model that yields NaN or infinite probabilities for a read with bases is broken: stop, naming it."""
-    has_bases = np.array([any(mates_of) for mates_of in mates], dtype=bool)
-    bad = np.flatnonzero(has_bases & ~np.isfinite(probs).all(axis=1))
-    if len(bad):
+    not_finite = np.flatnonzero(~np.isfinite(probs).all(axis=1))  # empty reads too: only those are looked at
+    bad = [i for i in not_finite if any(mates[i])]
+    if bad:
         raise InputError(ckpt, f"the model gives NaN or infinite probabilities for {len(bad)} of {len(probs)} reads "
                                f"(first {ids[bad[0]]!r} of {name}); its weights are broken: use another checkpoint "
                                "(e.g. best.ckpt) or train again")
@@ -166,7 +166,9 @@ def classify(files: list[Path] = (), *, ckpt: Path, paired: list[tuple[Path, Pat
     outputs = check_outputs(out, report, kraken_output, inputs, Path(ckpt))
     batch_tokens = batch_tokens or (1 << 20 if device.type == "cuda" else 1 << 15)
     loaded = load_classifier(ckpt, device)
-    with replaced_on_success(outputs) as tmps:
+    with contextlib.ExitStack() as outputs_written:  # each renamed into place only if the whole run succeeds,
+        # the predictions table first (contexts exit in reverse)
+        tmps = [outputs_written.enter_context(written_atomically(path)) for path in reversed(outputs)][::-1]
         with open(tmps[0], "w") as table, open(tmps[-1], "w") if kraken_output \
                 else contextlib.nullcontext() as kraken:
             counts = classify_sources(loaded, sources(files, paired), table, kraken, min_confidence, batch_tokens,

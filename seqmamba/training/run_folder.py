@@ -78,3 +78,8 @@ def remove_run_files(run_dir: Path) -> None:
         if folder.is_dir() and RUN_SUBFOLDERS.fullmatch(folder.name) and not any(folder.iterdir()):
             folder.rmdir()
     forget_written(run_dir)
+
+
+def resume_command(command: str, run_dir: Path) -> str:
+    """The command that continues a stopped run: what a stop line, a full disk and the app's Runs page all print."""
+    return f"seqmamba {command} --config {run_dir / 'config.yaml'} --resume last"

@@ -42,7 +42,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException, SI
 from seqmamba.training.checkpoints import AtomicCheckpointIO, check_state_dict_fits, load_checkpoint
 from seqmamba.errors import HelpRequested, InputError, RunFailed, RunInterrupted
 from seqmamba.outputs import folder_lock
-from seqmamba.training.run_folder import check_run_dir, record_run_files, remove_run_files
+from seqmamba.training.run_folder import check_run_dir, record_run_files, remove_run_files, resume_command
 from seqmamba.training.summaries import plot_losses, write_summary
 from seqmamba.training.loaders import forget_resume_point, resume_mid_epoch
 from seqmamba.yaml_files import load_yaml, parse_yaml
@@ -429,7 +429,7 @@ def run_training(command: str, model_class: type, datamodule_class: type, argv: 
                 raise
             kept = f"{guard.last_path} keeps the last save" if guard.last_path.exists() else "no checkpoint was saved"
             raise RunFailed(f"the disk filled while writing {error.filename or run_dir}; {kept}. Free space and "
-                            f"continue with `seqmamba {command} --config {run_dir / 'config.yaml'} --resume last`") from None
+                            f"continue with `{resume_command(command, run_dir)}`") from None
         finally:
             guard.restore_signal_handlers()
             forget_resume_point()  # nothing pending leaks into another run in this process
@@ -485,4 +485,4 @@ def resume_hint(command: str, run_dir: Path, guard: RunGuard, trainer: lightning
     """The line a stopped run ends with."""
     name = signal.Signals(guard.stop_signal or signal.SIGTERM).name
     return (f"{name} received: saved {guard.last_path} at step {trainer.global_step}; continue with "
-            f"`seqmamba {command} --config {run_dir / 'config.yaml'} --resume last`")
+            f"`{resume_command(command, run_dir)}`")
