@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 
 from apps.runs import read_run
-from seqmamba.outputs import written_atomically
+from seqmamba.outputs import check_replaceable, record_written, written_atomically
 
 TEMPLATES = Path(__file__).parent / "templates"
 EMBED_LIMIT = 2_000_000  # bytes: larger files are linked by name instead of embedded
@@ -33,8 +33,11 @@ def render_report(run_dir: Path) -> str:
 
 
 def write_report(run_dir: Path) -> Path:
-    """RUN_DIR/report.html, written to a temporary file and renamed into place."""
+    """RUN_DIR/report.html, written to a temporary file and renamed into place; a report.html that seqmamba did not
+    write there (a user's own) is never replaced: InputError naming it."""
     path = run_dir / "report.html"
+    check_replaceable(run_dir, [path.name], "RUN_DIR")
+    record_written(run_dir, [path.name])
     with written_atomically(path) as tmp:
         tmp.write_text(render_report(run_dir))
     return path

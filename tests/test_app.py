@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
+import shutil
 import time
 import zipfile
 
@@ -13,6 +15,7 @@ import pytest
 from apps.server import create_app
 from seqmamba.cli import main
 from seqmamba.data.species import JoinedGenome, read_manifest
+from seqmamba.outputs import WRITTEN_NAME
 
 
 def wait_for(client, job_url: str) -> str:
@@ -188,6 +191,18 @@ def test_report_is_one_self_contained_file(app_runs, tmp_path, capsys):
     assert "test_bits_per_sample" in (runs / "audio" / "report.html").read_text()
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no config.yaml" in capsys.readouterr().err
+
+
+def test_report_never_replaces_a_report_html_seqmamba_did_not_write(app_runs, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(app_runs[0] / "pretrain", run)
+    (run / "report.html").unlink()
+    (run / "report.html").write_text("<p>my own notes</p>\n")  # the user's, not in the run's record
+    record = json.loads((run / WRITTEN_NAME).read_text())
+    (run / WRITTEN_NAME).write_text(json.dumps({**record, "files": [f for f in record["files"] if f != "report.html"]}))
+    assert main(["report", str(run)]) == 2
+    assert "report.html: exists and was not written by seqmamba" in capsys.readouterr().err
+    assert (run / "report.html").read_text() == "<p>my own notes</p>\n"
 
 
 def test_app_command_refuses_a_missing_runs_folder(tmp_path, capsys):

@@ -19,6 +19,8 @@ def report(run_dir: Path) -> Path:
         raise InputError(run_dir, "holds no config.yaml; give the --out folder of a training run")
     try:
         path = write_report(run_dir)
+    except InputError:
+        raise
     except ValueError as error:
         raise InputError(run_dir, str(error)) from None
     print(f"report: {path}")
